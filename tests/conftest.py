@@ -70,3 +70,62 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RESNET_GUI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     return tmp_path
+
+
+TINY_CATEGORIES = ("ant", "bee", "cat")
+
+
+@pytest.fixture(scope="session")
+def tiny_weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 3-class ResNet-18 at 64 px, saved as a bundle-like safetensors file.
+
+    For plumbing tests: fast to load and run, with its own categories and preprocessing.
+    """
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from resnet_gui.core.models import get_model_spec
+    from resnet_gui.core.preprocessing import Preprocessing
+
+    torch.manual_seed(0)
+    model = get_model_spec("resnet18").build(num_classes=len(TINY_CATEGORIES)).eval()
+    # Non-trivial BN statistics so a wrong load would change outputs.
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    path = tmp_path_factory.mktemp("tiny") / "tiny-resnet18.safetensors"
+    metadata = {
+        "format": "resnet-gui-weights/1",
+        "architecture": "resnet18",
+        "name": "tiny-resnet18",
+        "categories": json.dumps(list(TINY_CATEGORIES)),
+        "preprocessing": json.dumps(Preprocessing(resize_size=72, crop_size=64).to_dict()),
+    }
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=metadata)
+    return path
+
+
+@pytest.fixture()
+def tiny_model(tiny_weights_file: Path):
+    from resnet_gui.core.models import load_model
+
+    return load_model(weights_file=tiny_weights_file)
+
+
+@pytest.fixture()
+def sample_images(tmp_path: Path) -> list[Path]:
+    """Three small JPEGs of different sizes and colours."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    files = []
+    for index, size in enumerate([(80, 60), (120, 200), (300, 90)]):
+        array = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+        path = tmp_path / f"image{index}.jpg"
+        Image.fromarray(array).save(path, quality=90)
+        files.append(path)
+    return files
