@@ -53,8 +53,11 @@ def load_benchmark_model():
 
         spec = get_model_spec("resnet50")
         return LoadedModel(
-            model=spec.build().eval(), name="resnet50 (random)", architecture="resnet50",
-            preprocessing=spec.get_weights().preprocessing, categories=tuple(map(str, range(1000))),
+            model=spec.build().eval(),
+            name="resnet50 (random)",
+            architecture="resnet50",
+            preprocessing=spec.get_weights().preprocessing,
+            categories=tuple(map(str, range(1000))),
             weights_description="random",
         )
 

@@ -41,13 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
         "(or, without a display, classifies the sample images).",
     )
     parser.add_argument("--version", action="version", version=f"resnet-gui {__version__}")
-    parser.add_argument("--no-gui", action="store_true", help="classify the sample images instead of opening the app")
+    parser.add_argument(
+        "--no-gui", action="store_true", help="classify the sample images instead of opening the app"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     classify = commands.add_parser("classify", help="top-k predictions for image files")
     classify.add_argument("paths", nargs="+", metavar="PATH", help="image files")
     _add_model_options(classify)
-    classify.add_argument("--top-k", type=int, default=5, metavar="K", help="how many classes to show (default 5)")
+    classify.add_argument(
+        "--top-k", type=int, default=5, metavar="K", help="how many classes to show (default 5)"
+    )
     classify.add_argument("--json", action="store_true", help="print JSON instead of a table")
     classify.add_argument("--batch-size", type=int, default=8, help=argparse.SUPPRESS)
 
@@ -92,7 +96,9 @@ def _format_result_table(result, top_k: int) -> str:
     width = max(len(p.label) for p in result.predictions)
     for rank, prediction in enumerate(result.predictions, start=1):
         bar = "#" * round(prediction.probability * 30)
-        lines.append(f"  {rank:>2}. {prediction.label:<{width}}  {prediction.probability * 100:6.2f} %  {bar}")
+        lines.append(
+            f"  {rank:>2}. {prediction.label:<{width}}  {prediction.probability * 100:6.2f} %  {bar}"
+        )
     return "\n".join(lines)
 
 
@@ -180,7 +186,9 @@ def run_weights(args: argparse.Namespace) -> int:
         name, weights_name = parse_model_ref(args.model)
         spec = get_model_spec(name).get_weights(weights_name)
         if spec.source != "torchvision":
-            raise ResNetGuiError(f"{name}:{spec.name} is not downloadable; it is imported (resnet-gui weights import-keras).")
+            raise ResNetGuiError(
+                f"{name}:{spec.name} is not downloadable; it is imported (resnet-gui weights import-keras)."
+            )
         path = ensure_weights(spec, progress=terminal_progress())
         print(f"{name}:{spec.name} is in {path}")
         return 0
@@ -193,8 +201,14 @@ def run_samples(args: argparse.Namespace) -> int:
 
     samples = sorted(p for p in SAMPLES_DIR.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
     namespace = argparse.Namespace(
-        paths=[str(p) for p in samples], model=None, weights=None, device="auto", no_download=True,
-        top_k=5, json=False, batch_size=8,
+        paths=[str(p) for p in samples],
+        model=None,
+        weights=None,
+        device="auto",
+        no_download=True,
+        top_k=5,
+        json=False,
+        batch_size=8,
     )
     return run_classify(namespace)
 

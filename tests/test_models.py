@@ -27,8 +27,17 @@ TORCHVISION_WEIGHTS = [
     (name, w.name) for name in model_names() for w in registry()[name].weights if w.source == "torchvision"
 ]
 REQUIRED = [
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d",
-    "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2", "resnet50_v1",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "resnext101_64x4d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
+    "resnet50_v1",
 ]
 
 
@@ -86,7 +95,9 @@ def test_resnet50_v1_puts_the_stride_in_the_first_1x1_conv() -> None:
         assert block_v1.conv1.stride == (2, 2) and block_v1.conv2.stride == (1, 1)
         assert block_v15.conv1.stride == (1, 1) and block_v15.conv2.stride == (2, 2)
     # Same parameter names and shapes: torchvision's state-dict format applies.
-    assert {k: v.shape for k, v in v1.state_dict().items()} == {k: v.shape for k, v in v15.state_dict().items()}
+    assert {k: v.shape for k, v in v1.state_dict().items()} == {
+        k: v.shape for k, v in v15.state_dict().items()
+    }
     # Different function: with identical weights the outputs differ.
     v1.load_state_dict(v15.state_dict())
     x = torch.randn(1, 3, 64, 64)

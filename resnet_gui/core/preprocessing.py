@@ -74,8 +74,8 @@ class Preprocessing:
         Explanations use this to put a heat map back on the original image.
         """
         resized_w, resized_h = self.resized_size(width, height)
-        left = int(round((resized_w - self.crop_size) / 2.0))
-        top = int(round((resized_h - self.crop_size) / 2.0))
+        left = round((resized_w - self.crop_size) / 2.0)
+        top = round((resized_h - self.crop_size) / 2.0)
         sx, sy = width / resized_w, height / resized_h
         return (left * sx, top * sy, (left + self.crop_size) * sx, (top + self.crop_size) * sy)
 
@@ -86,8 +86,8 @@ class Preprocessing:
         new_size = self.resized_size(*image.size)
         if new_size != image.size:
             image = image.resize(new_size, _INTERPOLATIONS[self.interpolation])
-        left = int(round((new_size[0] - self.crop_size) / 2.0))
-        top = int(round((new_size[1] - self.crop_size) / 2.0))
+        left = round((new_size[0] - self.crop_size) / 2.0)
+        top = round((new_size[1] - self.crop_size) / 2.0)
         image = image.crop((left, top, left + self.crop_size, top + self.crop_size))
         array = np.asarray(image, dtype=np.float32) / 255.0
         if self.channel_order == "BGR":
