@@ -23,10 +23,12 @@ from resnet_gui.core.images import load_image
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--photos", type=int, default=48, help="real photos for the agreement check")
     args = parser.parse_args()
     loaded = load_benchmark_model()
-    paths = real_photo_paths()
+    all_paths = real_photo_paths()
+    paths = all_paths[:: max(1, len(all_paths) // args.photos)][: args.photos]  # spread over both classes
     prep = loaded.preprocessing
     batch = prep.prepare_batch([load_image(p, min_size=prep.resize_size) for p in paths])
     options = {
@@ -56,7 +58,10 @@ def main() -> None:
         if baseline_time is None:
             baseline_time, baseline_top1 = seconds, top1
         agreement = float((top1 == baseline_top1).mean()) * 100
-        print(f"{label:<22} {seconds * 1000:9.1f} {baseline_time / seconds:7.2f}x {agreement:11.1f} %")
+        print(
+            f"{label:<22} {seconds * 1000:9.1f} {baseline_time / seconds:7.2f}x {agreement:11.1f} %",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from resnet_gui.core.errors import ResNetGuiError
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
 EXIT_SOME_IMAGES_FAILED = 3
-COMMANDS = ("classify", "models", "weights")
+COMMANDS = ("classify", "explain", "models", "weights")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--json", action="store_true", help="print JSON instead of a table")
     classify.add_argument("--batch-size", type=int, default=8, help=argparse.SUPPRESS)
 
+    _add_explain_parser(commands)
+
     models = commands.add_parser("models", help="list the models and where their weights are")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -68,6 +70,58 @@ def build_parser() -> argparse.ArgumentParser:
     download = weights_commands.add_parser("download", help="download torchvision weights into the cache")
     download.add_argument("model", metavar="NAME[:WEIGHTS]", help="e.g. resnet50 or resnet18:IMAGENET1K_V1")
     return parser
+
+
+def _add_explain_parser(commands) -> None:
+    from resnet_gui.core.explain import DEFAULT_METHOD, METHODS
+    from resnet_gui.core.explain.maps import COLORMAPS
+
+    method_help = "; ".join(f"{key}: {info.description} ({info.cost})" for key, info in METHODS.items())
+    explain = commands.add_parser(
+        "explain",
+        help="heat maps of why the model predicts a class (Grad-CAM, saliency, …)",
+        description="Explain a prediction with a heat map over the photo. Methods — " + method_help,
+    )
+    explain.add_argument("image", help="an image file")
+    _add_model_options(explain)
+    explain.add_argument(
+        "--method", default=DEFAULT_METHOD, choices=list(METHODS), help="default: %(default)s"
+    )
+    explain.add_argument(
+        "--target",
+        action="append",
+        metavar="CLASS",
+        help="class to explain: a name, a unique part of one, or an index (repeatable; default: the top-k)",
+    )
+    explain.add_argument(
+        "--top-k", type=int, default=1, metavar="K", help="explain the K most probable classes"
+    )
+    explain.add_argument(
+        "--out", metavar="PNG", help="write the overlay here (with K > 1: one file per class)"
+    )
+    explain.add_argument(
+        "--save-heatmap", metavar="NPY", help="write the map aligned to the photo's pixels (H×W float32, 0–1)"
+    )
+    explain.add_argument("--colormap", default="turbo", choices=COLORMAPS)
+    explain.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0–1 (default 0.5)")
+    explain.add_argument(
+        "--fit",
+        default="crop",
+        choices=("crop", "whole"),
+        help="crop: explain what the model sees (its centre crop; the rest is dimmed); "
+        "whole: squeeze the whole photo into the model's input",
+    )
+    explain.add_argument("--view", default="overlay", choices=("overlay", "side-by-side"))
+    explain.add_argument(
+        "--score", action="store_true", help="measure each map's faithfulness (deletion test)"
+    )
+    explain.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a method parameter, e.g. n_steps=32 for integrated_gradients, window=32 for occlusion",
+    )
 
 
 def _print_error(error: BaseException) -> None:
@@ -135,6 +189,67 @@ def run_classify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"model": classifier.loaded.name, "results": records}, indent=2))
     return EXIT_SOME_IMAGES_FAILED if failures else 0
+
+
+def _output_path(template: str, rank: int, label: str, count: int) -> Path:
+    """``--out x.png`` for one class; ``x-2-tiger_cat.png`` style names when several are written."""
+    path = Path(template)
+    if count == 1:
+        return path
+    safe = "".join(c if c.isalnum() else "_" for c in label).strip("_") or "class"
+    return path.with_name(f"{path.stem}-{rank}-{safe}{path.suffix}")
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ResNetGuiError(f"--param takes NAME=VALUE, not '{pair}'.")
+        params[name.strip()] = value.strip()
+    return params
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from resnet_gui.core.explain.maps import overlay, save_heatmap_npy, save_png, side_by_side
+    from resnet_gui.core.explain.pipeline import explain_photo
+    from resnet_gui.core.images import load_image
+
+    if args.top_k < 1:
+        raise ResNetGuiError("--top-k must be at least 1.")
+    if not 0.0 <= args.alpha <= 1.0:
+        raise ResNetGuiError("--alpha must be between 0 and 1.")
+    image = load_image(args.image)
+    classifier = _load_classifier(args)
+    targets = [int(t) if t.isdigit() else t for t in args.target] if args.target else None
+    result = explain_photo(
+        classifier,
+        image,
+        method=args.method,
+        targets=targets,
+        top_k=args.top_k,
+        fit=args.fit,
+        score=args.score,
+        params=_parse_params(args.param),
+    )
+    model = f"{classifier.loaded.name} on {classifier.device}"
+    print(f"{args.image}: {args.method} with {model} ({result.seconds:.2f} s)")
+    width = max(len(c.label) for c in result.classes)
+    compose = side_by_side if args.view == "side-by-side" else overlay
+    for rank, explained in enumerate(result.classes, start=1):
+        line = f"  {rank:>2}. {explained.label:<{width}}  {explained.probability * 100:6.2f} %"
+        if args.out:
+            path = _output_path(args.out, rank, explained.label, len(result.classes))
+            save_png(compose(image, explained.map_on_image, colormap=args.colormap, alpha=args.alpha), path)
+            line += f"  overlay: {path}"
+        if args.save_heatmap:
+            path = _output_path(args.save_heatmap, rank, explained.label, len(result.classes))
+            save_heatmap_npy(explained.map_on_image, path)
+            line += f"  heat map: {path}"
+        print(line)
+        if explained.deletion is not None:
+            print(f"      faithfulness: {explained.deletion.summary(explained.label)}")
+    return 0
 
 
 def run_models(args: argparse.Namespace) -> int:
@@ -216,7 +331,13 @@ def run_samples(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"classify": run_classify, "models": run_models, "weights": run_weights, None: run_samples}
+    handlers = {
+        "classify": run_classify,
+        "explain": run_explain,
+        "models": run_models,
+        "weights": run_weights,
+        None: run_samples,
+    }
     try:
         return handlers[args.command](args)
     except ResNetGuiError as error:
