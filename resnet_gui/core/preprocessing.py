@@ -89,6 +89,10 @@ class Preprocessing:
         left = round((new_size[0] - self.crop_size) / 2.0)
         top = round((new_size[1] - self.crop_size) / 2.0)
         image = image.crop((left, top, left + self.crop_size, top + self.crop_size))
+        return self.to_array(image)
+
+    def to_array(self, image: Image.Image) -> np.ndarray:
+        """An RGB image, already at model size, to the normalised float32 CHW array."""
         array = np.asarray(image, dtype=np.float32) / 255.0
         if self.channel_order == "BGR":
             array = array[:, :, ::-1]
