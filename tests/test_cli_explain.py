@@ -1,0 +1,116 @@
+"""`resnet-gui explain`: files written where asked, aligned to the photo, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY_CATEGORIES
+from PIL import Image
+
+from resnet_gui.cli import main
+from resnet_gui.core.explain import METHODS
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_writes_an_overlay_and_an_aligned_heatmap(
+    method: str, tiny_weights_file: Path, sample_images: list[Path], tmp_path: Path, capsys
+) -> None:
+    photo = sample_images[2]  # 300 x 90: the crop geometry matters
+    params = {
+        "occlusion": ["--param", "window=16", "--param", "stride=16"],
+        "integrated_gradients": ["--param", "n_steps=4"],
+        "smoothgrad": ["--param", "nt_samples=2"],
+    }
+    out, heat = tmp_path / "overlay.png", tmp_path / "heat.npy"
+    code = main(
+        [
+            "explain",
+            str(photo),
+            "--weights",
+            str(tiny_weights_file),
+            "--method",
+            method,
+            "--out",
+            str(out),
+            "--save-heatmap",
+            str(heat),
+            *params.get(method, []),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    with Image.open(out) as overlay, Image.open(photo) as original:
+        assert overlay.size == original.size and overlay.mode == "RGB"
+    heatmap = np.load(heat)
+    assert heatmap.shape == (90, 300) and heatmap.dtype == np.float32
+    assert heatmap.min() >= 0.0 and heatmap.max() <= 1.0
+    # fit=crop: the model saw only the central 90x90 square; the margins carry no heat.
+    assert heatmap[:, :100].max() == 0.0 and heatmap[:, -100:].max() == 0.0
+    assert str(out) in capsys.readouterr().out
+
+
+def test_top_k_writes_one_file_per_class_and_names_them(
+    tiny_weights_file: Path, sample_images: list[Path], tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "o.png"
+    code = main(
+        [
+            "explain",
+            str(sample_images[0]),
+            "--weights",
+            str(tiny_weights_file),
+            "--top-k",
+            "3",
+            "--out",
+            str(out),
+            "--fit",
+            "whole",
+            "--view",
+            "side-by-side",
+            "--colormap",
+            "viridis",
+        ]
+    )
+    assert code == 0
+    written = sorted(p.name for p in tmp_path.glob("o-*.png"))
+    assert len(written) == 3 and {name.split("-", 2)[2][:-4] for name in written} == set(TINY_CATEGORIES)
+    with Image.open(tmp_path / written[0]) as side_by_side:
+        assert side_by_side.size == (160, 60)  # photo | overlay
+    assert capsys.readouterr().out.count(" %") == 3
+
+
+def test_named_target_and_score(tiny_weights_file: Path, sample_images: list[Path], capsys) -> None:
+    code = main(
+        ["explain", str(sample_images[0]), "--weights", str(tiny_weights_file), "--target", "be", "--score"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "bee" in out and "faithfulness: removing the top 20 %" in out
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--target", "a"], "ant (0), cat (2)"),  # ambiguous: the candidates are listed
+        (["--target", "dog"], "dog"),
+        (["--target", "7"], "7"),
+        (["--param", "n_steps"], "NAME=VALUE"),
+        (["--method", "integrated_gradients", "--param", "n_steps=-1"], "n_steps"),
+        (["--alpha", "2"], "--alpha"),
+    ],
+)
+def test_bad_requests_are_clear_errors(
+    arguments: list[str], message: str, tiny_weights_file: Path, sample_images: list[Path], capsys
+) -> None:
+    code = main(["explain", str(sample_images[0]), "--weights", str(tiny_weights_file), *arguments])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert message.lower() in err.lower() and "Traceback" not in err
+
+
+def test_unreadable_image(tiny_weights_file: Path, tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    assert main(["explain", str(broken), "--weights", str(tiny_weights_file)]) == 3
+    assert "broken.png" in capsys.readouterr().err
