@@ -460,7 +460,7 @@ def test_summary_sentence_reads_the_curve_at_20_percent() -> None:
     )
     assert result.summary("espresso") == (
         "removing the top 20 % of highlighted pixels drops 'espresso' from 0.99 to 0.12 "
-        "(random pixels: 0.97); area under the deletion curve 0.18 vs 0.71 for random order "
+        "(random squares: 0.97); area under the deletion curve 0.18 vs 0.71 for random order "
         "(lower is better)"
     )
     # Off the grid (3 steps), the 20 % point is interpolated.

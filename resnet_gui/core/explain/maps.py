@@ -412,7 +412,7 @@ class DeletionResult:
             change = f"{verb} '{label}' from {start:.2f} to {after:.2f}"
         return (
             f"removing the top {percent} % of highlighted pixels {change} "
-            f"(random pixels: {after_random:.2f}); area under the deletion curve {self.auc:.2f} "
+            f"(random squares: {after_random:.2f}); area under the deletion curve {self.auc:.2f} "
             f"vs {self.random_auc:.2f} for random order (lower is better)"
         )
 
