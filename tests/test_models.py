@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from resnet_gui.core.errors import UnknownModelError, WeightsNotAvailableError
+from resnet_gui.core.errors import UnknownModelError, WeightsError, WeightsNotAvailableError
 from resnet_gui.core.models import (
     DEFAULT_MODEL,
     KERAS_WEIGHTS,
@@ -193,3 +193,12 @@ def test_load_model_downloads_into_the_cache_from_a_server(isolated_dirs: Path, 
     assert seen and seen[-1][0] == path.stat().st_size
     state = torch.load(path, weights_only=True)
     torch.testing.assert_close(state["fc.weight"], reference.state_dict()["fc.weight"])
+
+
+def test_a_bundle_path_given_as_the_model_loads_like_weights_file(tiny_weights_file: Path) -> None:
+    by_path = load_model(str(tiny_weights_file))
+    by_option = load_model(weights_file=tiny_weights_file)
+    assert by_path.categories == by_option.categories == ("ant", "bee", "cat")
+    assert by_path.preprocessing == by_option.preprocessing
+    with pytest.raises(WeightsError, match=r"missing\.safetensors"):
+        load_model("missing.safetensors")

@@ -284,6 +284,14 @@ def _num_classes_of(state_dict: dict[str, torch.Tensor]) -> int:
     return int(weight.shape[0])
 
 
+WEIGHTS_FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+
+
+def _looks_like_a_file(reference: str) -> bool:
+    """A ``--model`` value that names a weights file (e.g. a fine-tuned bundle), not a registry entry."""
+    return reference.lower().endswith(WEIGHTS_FILE_SUFFIXES) or Path(reference).is_file()
+
+
 def load_model(
     model: str | None = None,
     *,
@@ -297,13 +305,16 @@ def load_model(
 
     * ``weights_file``: a local ``.pth``/``.pt``/``.safetensors`` file (loaded safely). Its
       architecture comes from ``model``, else from the file's metadata, else ResNet-50.
-    * ``model`` (``"name"`` or ``"name:WEIGHTS"``) and/or ``weights``: a registry entry; torchvision
+    * ``model`` (``"name"`` or ``"name:WEIGHTS"``, or the path of a weights file or bundle, which
+      is then loaded as ``weights_file``) and/or ``weights``: a registry entry; torchvision
       weights are downloaded into torch's cache when missing (``progress``/``cancel`` are passed
       to the downloader) unless ``allow_download`` is false.
     * nothing: :func:`default_model_choice`.
     """
     from resnet_gui.core.checkpoints import apply_state_dict, read_weights_file
 
+    if weights_file is None and model is not None and _looks_like_a_file(model):
+        model, weights_file = None, model
     if weights_file is not None:
         state_dict, metadata = read_weights_file(weights_file)
         architecture = parse_model_ref(model)[0] if model else metadata.get("architecture", DEFAULT_MODEL)
