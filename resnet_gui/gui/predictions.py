@@ -1,0 +1,260 @@
+"""The predictions panel: the top-k classes as labelled bars, readable at a glance, clickable."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QEnterEvent,
+    QFont,
+    QFontMetrics,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+)
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resnet_gui.gui.data import PredictionRow, PredictionsView
+from resnet_gui.gui.qtutil import muted, soft
+
+MAX_K = 20
+
+
+def format_percent(probability: float) -> str:
+    """98.87 -> "98.9 %"; tiny values stay honest ("<0.1 %") instead of rounding to zero."""
+    percent = probability * 100
+    if 0 < percent < 0.1:
+        return "<0.1\u00a0%"
+    return f"{percent:.1f}\u00a0%"
+
+
+class PredictionBar(QWidget):
+    """One prediction: rank, label, percentage and a bar; the best one is larger and bold."""
+
+    clicked = Signal(int)  # class index
+
+    def __init__(self, row: PredictionRow, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.row = row
+        self.selected = False
+        self._hover = False
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAttribute(Qt.WidgetAttribute.WA_Hover)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setToolTip(
+            f"“{row.label}” (class {row.index}): {row.probability * 100:.2f} %\n"
+            "Click to see which parts of the photo led to it."
+        )
+        self.setAccessibleName(f"{row.rank}. {row.label}, {format_percent(row.probability)}")
+        self.setFixedHeight(self.sizeHint().height())
+
+    def _label_font(self) -> QFont:
+        font = QFont(self.font())
+        if self.row.rank == 1:
+            font.setPointSizeF(font.pointSizeF() * 1.25)
+            font.setBold(True)
+        return font
+
+    def sizeHint(self) -> QSize:
+        text_height = self.fontMetrics().height() * (1.3 if self.row.rank == 1 else 1.0)
+        return QSize(240, int(text_height + 22))
+
+    def set_selected(self, selected: bool) -> None:
+        if selected != self.selected:
+            self.selected = selected
+            self.update()
+
+    def enterEvent(self, event: QEnterEvent) -> None:
+        self._hover = True
+        self.update()
+
+    def leaveEvent(self, event: QEvent) -> None:
+        self._hover = False
+        self.update()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(event.position().toPoint()):
+            self.clicked.emit(self.row.index)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.clicked.emit(self.row.index)
+        else:
+            super().keyPressEvent(event)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        palette = self.palette()
+        highlight = palette.color(QPalette.ColorRole.Highlight)
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        box = QRectF(self.rect()).adjusted(1, 1, -1, -1)
+        if self.selected:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(soft(highlight, 48))
+            painter.drawRoundedRect(box, 6, 6)
+            painter.setBrush(highlight)
+            painter.drawRoundedRect(QRectF(box.left(), box.top() + 4, 4, box.height() - 8), 2, 2)
+        elif self._hover or self.hasFocus():
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(soft(palette.color(QPalette.ColorRole.Text), 18))
+            painter.drawRoundedRect(box, 6, 6)
+
+        inner = box.adjusted(12, 5, -10, -7)
+        font = self._label_font()
+        metrics_height = self.fontMetrics().height() * (1.3 if self.row.rank == 1 else 1.0)
+        text_rect = QRectF(inner.left(), inner.top(), inner.width(), metrics_height)
+
+        # Rank, then label (elided), then the percentage on the right.
+        painter.setFont(self.font())
+        painter.setPen(muted(palette))
+        rank_width = self.fontMetrics().horizontalAdvance("20") + 6
+        painter.drawText(
+            QRectF(text_rect.left(), text_rect.top(), rank_width, text_rect.height()),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            str(self.row.rank),
+        )
+        painter.setFont(font)
+        metrics = QFontMetrics(font)
+        percent = format_percent(self.row.probability)
+        percent_width = metrics.horizontalAdvance(percent) + 4
+        label_rect = QRectF(
+            text_rect.left() + rank_width,
+            text_rect.top(),
+            text_rect.width() - rank_width - percent_width - 8,
+            text_rect.height(),
+        )
+        painter.setPen(palette.color(QPalette.ColorRole.Text))
+        painter.drawText(
+            label_rect,
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            metrics.elidedText(self.row.label, Qt.TextElideMode.ElideRight, int(label_rect.width())),
+        )
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, percent)
+
+        # The bar: a track the full width, filled to the probability.
+        bar_height = 6 if self.row.rank == 1 else 5
+        track = QRectF(
+            label_rect.left(), inner.bottom() - bar_height, inner.right() - label_rect.left(), bar_height
+        )
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(soft(palette.color(QPalette.ColorRole.Text), 28))
+        painter.drawRoundedRect(track, bar_height / 2, bar_height / 2)
+        fill = QRectF(track)
+        fill.setWidth(max(bar_height, track.width() * min(max(self.row.probability, 0.0), 1.0)))
+        painter.setBrush(highlight)
+        painter.drawRoundedRect(fill, bar_height / 2, bar_height / 2)
+        painter.end()
+
+
+class PredictionsPanel(QWidget):
+    """Title, top-k spin box, copy button, and the bars (or a line saying why there are none)."""
+
+    target_clicked = Signal(int)  # class index
+    top_k_changed = Signal(int)
+    copy_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = PredictionsView("empty")
+        self.bars: list[PredictionBar] = []
+
+        title = QLabel("Predictions")
+        title_font = QFont(title.font())
+        title_font.setBold(True)
+        title_font.setPointSizeF(title_font.pointSizeF() * 1.15)
+        title.setFont(title_font)
+
+        self.top_k = QSpinBox()
+        self.top_k.setRange(1, MAX_K)
+        self.top_k.setValue(5)
+        self.top_k.setPrefix("Top ")
+        self.top_k.setToolTip("How many classes to list")
+        self.top_k.setAccessibleName("Number of predictions")
+        self.top_k.valueChanged.connect(self.top_k_changed)
+
+        self.copy_button = QToolButton()
+        self.copy_button.setText("Copy")
+        self.copy_button.setToolTip("Copy the predictions as text (Ctrl+Shift+C)")
+        self.copy_button.clicked.connect(self.copy_requested)
+
+        header = QHBoxLayout()
+        header.setContentsMargins(0, 0, 0, 0)
+        header.addWidget(title)
+        header.addStretch(1)
+        header.addWidget(self.top_k)
+        header.addWidget(self.copy_button)
+
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status.setContentsMargins(4, 6, 4, 6)
+
+        self.rows = QVBoxLayout()
+        self.rows.setContentsMargins(0, 0, 0, 0)
+        self.rows.setSpacing(2)
+
+        self.hint = QLabel("Click a prediction to see where the model looked.")
+        self.hint.setWordWrap(True)
+        self.hint.setContentsMargins(4, 4, 4, 0)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        layout.addLayout(header)
+        layout.addWidget(self.status)
+        layout.addLayout(self.rows)
+        layout.addWidget(self.hint)
+        self._apply_palette()
+        self.set_view(self.view)
+
+    def _apply_palette(self) -> None:
+        palette = self.hint.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, muted(self.palette()))
+        self.hint.setPalette(palette)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (event.Type.PaletteChange, event.Type.ApplicationPaletteChange):
+            self._apply_palette()
+
+    def set_view(self, view: PredictionsView) -> None:
+        """Show ``view``: rebuilds the bars only when the rows changed (a selection just repaints)."""
+        rows_changed = view.rows != self.view.rows or (not self.bars and view.rows)
+        self.view = view
+        if rows_changed or not view.rows:
+            self._rebuild(view.rows)
+        for bar in self.bars:
+            bar.set_selected(bar.row.index == view.selected)
+        texts = {
+            "empty": "Open a photo to see what the model recognises in it.",
+            "loading": view.message or "Loading the model…",
+            "classifying": view.message or "Classifying…",
+            "failed": view.message,
+            "ready": "",
+        }
+        text = texts.get(view.state, view.message)
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
+        self.hint.setVisible(view.state == "ready" and view.selected is None and bool(view.rows))
+        self.copy_button.setEnabled(view.state == "ready" and bool(view.rows))
+
+    def _rebuild(self, rows: tuple[PredictionRow, ...]) -> None:
+        for bar in self.bars:
+            self.rows.removeWidget(bar)
+            bar.deleteLater()
+        self.bars = []
+        for row in rows:
+            bar = PredictionBar(row, self)
+            bar.clicked.connect(self.target_clicked)
+            self.rows.addWidget(bar)
+            self.bars.append(bar)

@@ -1,0 +1,97 @@
+"""Small bridges between numpy and Qt, and the app's icon."""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QMimeData, QSize, QUrl
+from PySide6.QtGui import QColor, QIcon, QImage, QPalette, QPixmap
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def to_qimage(array: np.ndarray) -> QImage:
+    """uint8 RGB (H, W, 3) (or (H, W) grey, or RGBA) to a QImage that owns its pixels."""
+    data = np.asarray(array)
+    if data.dtype != np.uint8:
+        data = np.clip(np.rint(data), 0, 255).astype(np.uint8)
+    if data.ndim == 2:
+        data = np.repeat(data[:, :, None], 3, axis=2)
+    if data.shape[2] == 4:
+        fmt = QImage.Format.Format_RGBA8888
+    else:
+        data = data[:, :, :3]
+        fmt = QImage.Format.Format_RGB888
+    data = np.ascontiguousarray(data)
+    height, width = data.shape[:2]
+    return QImage(data.data, width, height, data.strides[0], fmt).copy()
+
+
+def local_paths(mime: QMimeData) -> list[str]:
+    """The local files and folders in dropped or pasted data (other URLs are ignored)."""
+    if not mime.hasUrls():
+        return []
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
+
+
+def file_urls_mime(paths: list[str | Path]) -> QMimeData:
+    """MIME data holding file URLs, as a file manager drags them."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    return mime
+
+
+def icon_folders() -> list[Path]:
+    """Where the app's icons may be: a PyInstaller bundle, or the source tree's assets/icons."""
+    folders = []
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        folders.append(Path(bundle) / "assets" / "icons")
+    folders.append(_REPO_ROOT / "assets" / "icons")
+    return folders
+
+
+@cache
+def app_icon() -> QIcon:
+    """The app icon: the SVG plus every PNG size found (an empty icon if none is installed)."""
+    icon = QIcon()
+    for folder in icon_folders():
+        if not folder.is_dir():
+            continue
+        svg = folder / "resnet-gui.svg"
+        if svg.is_file():
+            icon.addFile(str(svg))
+        for png in sorted(folder.glob("resnet-gui-*.png")):
+            size = png.stem.rsplit("-", 1)[-1]
+            if size.isdigit():
+                icon.addFile(str(png), QSize(int(size), int(size)))
+        if not icon.isNull():
+            break
+    return icon
+
+
+def colormap_strip(colormap: str, width: int = 256, height: int = 1) -> np.ndarray:
+    """A horizontal gradient of ``colormap`` (uint8 RGB), for legends and menu icons."""
+    from resnet_gui.core.explain.maps import colorize
+
+    row = colorize(np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :], colormap)[:, :, :3]
+    return np.ascontiguousarray(np.repeat(row, height, axis=0))
+
+
+def colormap_icon(colormap: str, width: int = 48, height: int = 14) -> QIcon:
+    return QIcon(QPixmap.fromImage(to_qimage(colormap_strip(colormap, width, height))))
+
+
+def soft(color: QColor, alpha: int) -> QColor:
+    """``color`` (a palette colour) made translucent: for selections and tracks derived from the palette."""
+    result = QColor(color)
+    result.setAlpha(alpha)
+    return result
+
+
+def muted(palette: QPalette) -> QColor:
+    """The palette's colour for secondary text."""
+    return palette.color(QPalette.ColorRole.PlaceholderText)

@@ -1,0 +1,157 @@
+"""What the app remembers between runs, typed, on top of QSettings.
+
+Where: the platform's native store under the organisation/application names that
+:func:`resnet_gui.gui.app.configure_application` sets, unless a file is given, either to the
+constructor (tests) or in ``$RESNET_GUI_SETTINGS`` (an INI file: isolated runs, benchmarks).
+QSettings hands values back as strings on some back ends, so every getter converts and validates.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+SETTINGS_ENV = "RESNET_GUI_SETTINGS"
+MAX_RECENT = 10
+
+DEFAULT_TOP_K = 5
+DEFAULT_METHOD = "gradcam"  # the same default as core's explain registry (not imported: it needs torch)
+DEFAULT_COLORMAP = "turbo"
+DEFAULT_OPACITY = 0.5
+
+
+class AppSettings:
+    """Typed access to the remembered values."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        path = path or os.environ.get(SETTINGS_ENV)
+        if path:
+            self._qsettings = QSettings(str(path), QSettings.Format.IniFormat)
+        else:
+            self._qsettings = QSettings()
+
+    @property
+    def qsettings(self) -> QSettings:
+        return self._qsettings
+
+    def sync(self) -> None:
+        self._qsettings.sync()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _str(self, key: str, default: str = "") -> str:
+        value = self._qsettings.value(key, default)
+        return value if isinstance(value, str) else default
+
+    def _int(self, key: str, default: int, low: int, high: int) -> int:
+        try:
+            value = int(self._qsettings.value(key, default))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return default
+        return min(max(value, low), high)
+
+    def _float(self, key: str, default: float, low: float, high: float) -> float:
+        try:
+            value = float(self._qsettings.value(key, default))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return default
+        return min(max(value, low), high) if value == value else default
+
+    # -- the values --------------------------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        """A registry ref (``resnet50:IMAGENET1K_V2``), ``file:<path>``, or "" for the default."""
+        return self._str("model")
+
+    @model.setter
+    def model(self, value: str) -> None:
+        self._qsettings.setValue("model", value)
+
+    @property
+    def device(self) -> str:
+        return self._str("device", "auto") or "auto"
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self._qsettings.setValue("device", value)
+
+    @property
+    def top_k(self) -> int:
+        return self._int("top_k", DEFAULT_TOP_K, 1, 100)
+
+    @top_k.setter
+    def top_k(self, value: int) -> None:
+        self._qsettings.setValue("top_k", int(value))
+
+    @property
+    def method(self) -> str:
+        return self._str("method", DEFAULT_METHOD) or DEFAULT_METHOD
+
+    @method.setter
+    def method(self, value: str) -> None:
+        self._qsettings.setValue("method", value)
+
+    @property
+    def opacity(self) -> float:
+        return self._float("opacity", DEFAULT_OPACITY, 0.0, 1.0)
+
+    @opacity.setter
+    def opacity(self, value: float) -> None:
+        self._qsettings.setValue("opacity", float(value))
+
+    @property
+    def colormap(self) -> str:
+        return self._str("colormap", DEFAULT_COLORMAP) or DEFAULT_COLORMAP
+
+    @colormap.setter
+    def colormap(self, value: str) -> None:
+        self._qsettings.setValue("colormap", value)
+
+    @property
+    def geometry(self) -> QByteArray | None:
+        value = self._qsettings.value("window/geometry")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    @geometry.setter
+    def geometry(self, value: QByteArray) -> None:
+        self._qsettings.setValue("window/geometry", value)
+
+    @property
+    def window_state(self) -> QByteArray | None:
+        value = self._qsettings.value("window/state")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    @window_state.setter
+    def window_state(self, value: QByteArray) -> None:
+        self._qsettings.setValue("window/state", value)
+
+    @property
+    def last_folder(self) -> str:
+        return self._str("last_folder")
+
+    @last_folder.setter
+    def last_folder(self, value: str) -> None:
+        self._qsettings.setValue("last_folder", value)
+
+    @property
+    def recent_files(self) -> list[str]:
+        value = self._qsettings.value("recent_files", [])
+        if isinstance(value, str):  # one entry comes back as a plain string from INI files
+            value = [value]
+        if not isinstance(value, list):
+            return []
+        return [str(item) for item in value if isinstance(item, str) and item][:MAX_RECENT]
+
+    def add_recent(self, paths: list[str]) -> list[str]:
+        """Put ``paths`` first in the recent list (no duplicates, at most MAX_RECENT); returns it."""
+        recent = [str(Path(p)) for p in paths]
+        recent += [p for p in self.recent_files if p not in recent]
+        recent = recent[:MAX_RECENT]
+        self._qsettings.setValue("recent_files", recent)
+        return recent
+
+    def clear_recent(self) -> None:
+        self._qsettings.setValue("recent_files", [])

@@ -1,0 +1,289 @@
+"""The long jobs the app runs in worker threads; each is a thin call into ``resnet_gui.core``.
+
+Every function takes a :class:`~resnet_gui.gui.workers.TaskContext` first and returns (or yields)
+plain data from :mod:`resnet_gui.gui.data`. None touches a widget. torch and the engine modules are
+imported inside the functions, so importing this module stays cheap and the first of these jobs
+(:func:`import_engine`) is what pays for ``import torch``, in the background.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from resnet_gui.core.errors import ImageLoadError
+from resnet_gui.core.images import IMAGE_EXTENSIONS, load_image, load_image_from_bytes
+from resnet_gui.gui.data import (
+    Classification,
+    DecodedImage,
+    DecodeFailure,
+    EngineInfo,
+    ExplanationMap,
+    ImageSource,
+    MethodChoice,
+    ModelChoice,
+)
+from resnet_gui.gui.workers import TaskContext
+
+if TYPE_CHECKING:
+    from resnet_gui.core.engine import Classifier
+
+#: JPEGs are decoded (PIL draft mode) at the smallest scale whose short side is still this long:
+#: plenty for a window, several times faster than decoding 12 MP.
+DISPLAY_MIN_SIDE = 1024
+#: Displayed images are capped at this long side, which bounds the memory and the time of overlays.
+DISPLAY_MAX_SIDE = 2048
+THUMBNAIL_SIDE = 160
+
+
+@dataclass(frozen=True)
+class FolderListed:
+    """A dropped folder was listed: how many image files it holds."""
+
+    folder: Path
+    count: int
+
+
+def image_files_in(folder: Path) -> list[Path]:
+    """The image files directly inside ``folder`` (by extension), sorted by name, hidden ones skipped."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return []
+    return sorted(
+        (
+            p
+            for p in entries
+            if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
+        ),
+        key=lambda p: p.name.lower(),
+    )
+
+
+def _open(source: ImageSource, min_size: int | None) -> Image.Image:
+    if source.path is not None:
+        return load_image(source.path, min_size=min_size)
+    return load_image_from_bytes(source.data or b"", name=source.name, min_size=min_size)
+
+
+def decode_for_display(source: ImageSource) -> DecodedImage:
+    """Decode ``source`` through core's loader at display size, and make its thumbnail."""
+    began = time.perf_counter()
+    image = _open(source, DISPLAY_MIN_SIDE)
+    size = image.size
+    if max(size) > DISPLAY_MAX_SIDE:
+        image = image.copy()
+        image.thumbnail((DISPLAY_MAX_SIDE, DISPLAY_MAX_SIDE), Image.Resampling.LANCZOS)
+    display = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+    thumb = image.copy()
+    thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BILINEAR)
+    thumbnail = np.ascontiguousarray(np.asarray(thumb, dtype=np.uint8))
+    return DecodedImage(source, display, thumbnail, size, time.perf_counter() - began)
+
+
+def decode_sources(
+    context: TaskContext, items: Sequence[ImageSource]
+) -> Iterator[DecodedImage | DecodeFailure | FolderListed]:
+    """Decode files, folders (their images, one by one) and pasted bytes, yielding each outcome."""
+    for item in items:
+        if item.path is not None and item.path.is_dir():
+            files = image_files_in(item.path)
+            yield FolderListed(item.path, len(files))
+            for path in files:
+                yield _decode_one(ImageSource.from_path(path))
+        else:
+            yield _decode_one(item)
+
+
+def _decode_one(source: ImageSource) -> DecodedImage | DecodeFailure:
+    try:
+        return decode_for_display(source)
+    except ImageLoadError as error:
+        return DecodeFailure(source, str(error))
+
+
+def redecode(context: TaskContext, source: ImageSource) -> DecodedImage:
+    """Decode again an image whose display copy was dropped from memory."""
+    return decode_for_display(source)
+
+
+def classify(context: TaskContext, classifier: Classifier, source: ImageSource) -> Classification:
+    """Probabilities of every class, decoding the file exactly as the CLI does (draft size for the model)."""
+    began = time.perf_counter()
+    if source.path is not None:
+        image = classifier.load(source.path)
+    else:
+        image = load_image_from_bytes(
+            source.data or b"", name=source.name, min_size=classifier.preprocessing.resize_size
+        )
+    decode = time.perf_counter() - began
+    context.check()
+    began = time.perf_counter()
+    batch = classifier.preprocessing.prepare_batch([image])
+    probabilities = classifier.probabilities(batch)[0].astype(np.float32)
+    return Classification(probabilities, decode, time.perf_counter() - began)
+
+
+def explain(
+    context: TaskContext, classifier: Classifier, display: np.ndarray, method: str, target: int
+) -> ExplanationMap:
+    """The heat map of class ``target`` on the displayed image, with core's one pipeline."""
+    from resnet_gui.core.explain import get_method_info
+    from resnet_gui.core.explain.pipeline import explain_photo
+
+    info = get_method_info(method)
+    result = explain_photo(
+        classifier,
+        Image.fromarray(display),
+        method=info.key,
+        targets=[int(target)],
+        progress=lambda fraction: context.progress(fraction),
+        cancel=context.is_cancelled,
+    )
+    explained = result.classes[0]
+    return ExplanationMap(
+        method=info.key,
+        method_name=info.display_name,
+        target=explained.explanation.target_index,
+        label=explained.label,
+        probability=explained.probability,
+        map_on_image=explained.map_on_image,
+        heatmap=explained.explanation.heatmap,
+        fit=result.fit,
+        seconds=result.seconds,
+    )
+
+
+def score(
+    context: TaskContext, classifier: Classifier, display: np.ndarray, explanation: ExplanationMap
+) -> Any:
+    """The deletion (faithfulness) check of a map: about 20 forward passes in one batch."""
+    from resnet_gui.core.explain.maps import deletion_score
+    from resnet_gui.core.explain.pipeline import prepare_for_fit
+
+    prepared = prepare_for_fit(classifier, Image.fromarray(display), explanation.fit)
+    context.check()
+    return deletion_score(classifier, prepared, explanation.heatmap, explanation.target)
+
+
+class _Throttle:
+    """Pass on at most one progress report per ``interval`` seconds (and always the last one)."""
+
+    def __init__(self, context: TaskContext, interval: float = 0.1) -> None:
+        self.context = context
+        self.interval = interval
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - self.last < self.interval and (total is None or done < total):
+            return
+        self.last = now
+        megabytes = f"{done / 1e6:.1f} MB" + (f" of {total / 1e6:.1f} MB" if total else "")
+        self.context.progress(done / total if total else None, f"Downloading the weights: {megabytes}")
+
+
+def import_engine(context: TaskContext) -> EngineInfo:
+    """Import torch and the engine (seconds), then read the registries that feed the menus."""
+    context.progress(None, "Loading PyTorch…")
+    import torch  # noqa: F401 - the point of this job
+    import torchvision  # noqa: F401
+
+    import resnet_gui.core.engine
+    import resnet_gui.core.explain
+    import resnet_gui.core.explain.pipeline  # noqa: F401
+
+    return engine_info()
+
+
+def engine_info() -> EngineInfo:
+    """The menus' contents from the registries; needs torch imported (cheap once it is)."""
+    import PIL
+    import torch
+    import torchvision
+    from PySide6 import __version__ as pyside_version
+    from PySide6.QtCore import qVersion
+
+    from resnet_gui import __version__
+    from resnet_gui.core.engine import available_devices
+    from resnet_gui.core.explain import METHODS
+    from resnet_gui.core.explain.maps import COLORMAPS
+
+    methods = tuple(
+        MethodChoice(info.key, info.display_name, info.description, info.cost == "slow")
+        for info in METHODS.values()
+    )
+    versions = {
+        "ResNet GUI": __version__,
+        "PyTorch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "Qt": qVersion(),
+        "PySide6": pyside_version,
+        "NumPy": np.__version__,
+        "Pillow": PIL.__version__,
+        "Python": sys.version.split()[0],
+    }
+    return EngineInfo(model_choices(), methods, tuple(COLORMAPS), tuple(available_devices()), versions)
+
+
+def model_choices() -> tuple[ModelChoice, ...]:
+    """Every (model, weights) of the registry with its status now (a file check each)."""
+    from resnet_gui.core.models import model_names, registry
+
+    models = registry()
+    choices = []
+    for name in model_names():
+        spec = models[name]
+        for weights in spec.weights:
+            choices.append(
+                ModelChoice(
+                    ref=f"{spec.name}:{weights.name}",
+                    display_name=spec.display_name,
+                    weights=weights.name,
+                    status=weights.status(),
+                    is_default=weights.name == spec.default_weights,
+                )
+            )
+    return tuple(choices)
+
+
+def load_classifier(
+    context: TaskContext, ref: str | None, weights_file: str | None, device: str | None
+) -> Classifier:
+    """Load a model (downloading torchvision weights with progress and cancel) onto ``device``."""
+    from resnet_gui.core.engine import Classifier
+    from resnet_gui.core.models import load_model
+
+    if weights_file:
+        context.progress(None, f"Reading {Path(weights_file).name}…")
+        loaded = load_model(ref or None, weights_file=weights_file)
+    else:
+        loaded = load_model(ref or None, progress=_Throttle(context), cancel=context.is_cancelled)
+    context.check()
+    return Classifier(loaded, device or "auto")
+
+
+def move_classifier(context: TaskContext, classifier: Classifier, device: str) -> Classifier:
+    """The same model on another device; holds the model lock so no forward pass runs meanwhile."""
+    from resnet_gui.core.engine import Classifier
+
+    with classifier.lock:
+        return Classifier(
+            classifier.loaded, device, channels_last=classifier.channels_last, bf16=classifier.bf16
+        )
+
+
+def import_keras(context: TaskContext, path: Path) -> Path:
+    """Convert the Keras ResNet-50 (npm .tgz, its folder, or a model.json in it) into the app's weights."""
+    from resnet_gui.core.keras_import import import_keras_resnet50
+
+    if path.is_file() and path.name == "model.json":
+        path = path.parent
+    return import_keras_resnet50(path, progress=lambda message: context.progress(None, message))

@@ -1,0 +1,1 @@
+"""Helpers shared by the GUI tests (tests/test_gui_*.py)."""

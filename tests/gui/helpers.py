@@ -1,0 +1,102 @@
+"""Building a main window around an injected model, and waiting for what it shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QWidget
+
+from resnet_gui.gui.controller import Controller
+from resnet_gui.gui.main_window import MainWindow
+from resnet_gui.gui.settings import AppSettings
+
+WAIT_MS = 20_000
+
+
+def make_window(
+    qtbot, settings_path: Path, classifier=None, *, controller: Controller | None = None
+) -> MainWindow:
+    """A shown main window with its own settings file; waits until its start-up ran."""
+    controller = controller or Controller(classifier=classifier)
+    window = MainWindow(controller=controller, settings=AppSettings(settings_path))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.waitUntil(lambda: controller.started, timeout=WAIT_MS)
+    if classifier is not None:
+        qtbot.waitUntil(lambda: controller.model_info is not None, timeout=WAIT_MS)
+    return window
+
+
+def drop(widget: QWidget, mime: QMimeData) -> None:
+    """Drag ``mime`` onto ``widget`` and drop it, as a file manager does (Qt drops only after an enter)."""
+    where = QPointF(widget.rect().center())
+    args = (where, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(*args)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted(), "the widget refused the drag"
+    QApplication.sendEvent(widget, QDragMoveEvent(*args))
+    dropped = QDropEvent(*args)
+    QApplication.sendEvent(widget, dropped)
+    assert dropped.isAccepted()
+
+
+def wait_predictions(qtbot, window: MainWindow, name: str | None = None) -> None:
+    """Until the predictions panel shows bars (for the image called ``name``, when given)."""
+
+    def ready() -> bool:
+        image = window.controller.current_image
+        return (
+            window.predictions.view.state == "ready"
+            and bool(window.predictions.bars)
+            and (name is None or (image is not None and image.source.name == name))
+        )
+
+    qtbot.waitUntil(ready, timeout=WAIT_MS)
+
+
+def wait_explanation(qtbot, window: MainWindow, method: str | None = None, label: str | None = None) -> None:
+    def ready() -> bool:
+        explanation = window.controller.explanation
+        picture = window.image_view.picture
+        return (
+            explanation is not None
+            and (method is None or explanation.method == method)
+            and (label is None or explanation.label == label)
+            and picture is not None
+            and picture.captions[0] != picture.source_name
+        )
+
+    qtbot.waitUntil(ready, timeout=WAIT_MS)
+
+
+def shown_labels(window: MainWindow) -> list[str]:
+    return [bar.row.label for bar in window.predictions.bars]
+
+
+def expected_labels(classifier, image, k: int) -> list[str]:
+    """What core itself predicts for a PIL image: the GUI must show the same."""
+    [predictions] = classifier.classify_images([image], top_k=k)
+    return [p.label for p in predictions]
+
+
+def click(qtbot, widget: QWidget) -> None:
+    qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=QPoint(widget.width() // 2, widget.height() // 2))
+
+
+def overlay_of(window: MainWindow) -> np.ndarray:
+    """The overlay the controller should show now, computed again with core's function."""
+    from resnet_gui.core.explain.maps import overlay
+
+    controller = window.controller
+    image = controller.current_image
+    assert image is not None and image.display is not None and controller.explanation is not None
+    return overlay(
+        image.display,
+        controller.explanation.map_on_image,
+        colormap=controller.colormap,
+        alpha=controller.alpha,
+    )
