@@ -17,7 +17,7 @@ from resnet_gui.core.errors import ResNetGuiError
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
 EXIT_SOME_IMAGES_FAILED = 3
-COMMANDS = ("classify", "explain", "models", "weights")
+COMMANDS = ("batch", "classify", "explain", "models", "weights")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--batch-size", type=int, default=8, help=argparse.SUPPRESS)
 
     _add_explain_parser(commands)
+    _add_batch_parser(commands)
 
     models = commands.add_parser("models", help="list the models and where their weights are")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -121,6 +122,63 @@ def _add_explain_parser(commands) -> None:
         default=[],
         metavar="NAME=VALUE",
         help="a method parameter, e.g. n_steps=32 for integrated_gradients, window=32 for occlusion",
+    )
+
+
+def _add_batch_parser(commands) -> None:
+    from resnet_gui.core.batch import FORMATS, SORT_MODES
+
+    batch = commands.add_parser(
+        "batch",
+        help="classify every image of a folder into a CSV/JSON file, optionally sorting them into folders",
+        description="Classify every image of a folder (or of several folders and files). Results are "
+        "written as the run goes; a file that cannot be read gets a row with the reason and never stops "
+        "the run. The exit code is 0 when anything could be classified; the summary counts the failures.",
+    )
+    batch.add_argument("inputs", nargs="+", metavar="FOLDER", help="folders to scan (and/or image files)")
+    batch.add_argument(
+        "--out", metavar="FILE", help="results file (default: print the results on standard output)"
+    )
+    batch.add_argument(
+        "--format",
+        choices=list(FORMATS),
+        help="; ".join(f"{name}: {fmt.description}" for name, fmt in FORMATS.items())
+        + " (default: from the --out suffix, else csv)",
+    )
+    batch.add_argument("--recursive", "-r", action="store_true", help="also classify images in subfolders")
+    batch.add_argument(
+        "--top-k", type=int, default=5, metavar="K", help="classes recorded per image (default 5)"
+    )
+    _add_model_options(batch)
+    batch.add_argument(
+        "--batch-size", type=int, default=16, metavar="N", help="images per forward pass (default 16)"
+    )
+    batch.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="threads decoding images ahead of the model (default: the cores the model leaves free, "
+        "at least 1; 0: no read-ahead)",
+    )
+    batch.add_argument(
+        "--resume", action="store_true", help="keep the rows already in --out, classify only the other files"
+    )
+    batch.add_argument(
+        "--sort-into",
+        metavar="DIR",
+        help="afterwards, put each image into DIR/<top-1 class>/ (never overwrites)",
+    )
+    batch.add_argument(
+        "--mode", choices=SORT_MODES, default="copy", help="how --sort-into puts files there (default copy)"
+    )
+    batch.add_argument(
+        "--min-confidence",
+        type=float,
+        metavar="P",
+        help="with --sort-into: images whose top-1 probability is below P (0-1) go to DIR/_unsure/",
+    )
+    batch.add_argument(
+        "--dry-run", action="store_true", help="with --sort-into: print what would be done, change nothing"
     )
 
 
@@ -310,6 +368,142 @@ def run_weights(args: argparse.Namespace) -> int:
     raise AssertionError(args.weights_command)
 
 
+def run_batch(args: argparse.Namespace) -> int:
+    """Scan, classify with a progress bar, write as it goes, summarise, then sort if asked."""
+    import time
+
+    from resnet_gui.core.batch import (
+        BatchInputError,
+        BatchOutputError,
+        BatchRow,
+        BatchSummary,
+        apply_sort,
+        classify_folder,
+        default_workers,
+        display_path,
+        format_for,
+        format_plan,
+        format_progress,
+        open_writer,
+        path_key,
+        plan_sort,
+        scan_inputs,
+    )
+
+    if args.top_k < 1 or args.batch_size < 1 or (args.workers is not None and args.workers < 0):
+        raise ResNetGuiError("--top-k and --batch-size must be at least 1, --workers at least 0.")
+    if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
+        raise ResNetGuiError("--min-confidence must be between 0 and 1 (e.g. 0.5).")
+    if not args.sort_into and (args.dry_run or args.min_confidence is not None or args.mode != "copy"):
+        raise ResNetGuiError("--mode, --min-confidence and --dry-run go with --sort-into DIR.")
+    if args.resume and not args.out:
+        raise ResNetGuiError("--resume needs --out FILE (the results file to continue).")
+    output_format = format_for(args.out, args.format)
+    log = sys.stderr
+    # Results on stdout keep stdout for the results; the summary then goes to stderr.
+    say = sys.stderr if not args.out else sys.stdout
+    on_terminal = log.isatty()
+
+    paths = scan_inputs(
+        args.inputs,
+        args.recursive,
+        on_error=lambda path, reason: print(f"{display_path(path)}: skipped: {reason}", file=log),
+    )
+    if not paths:
+        hint = "" if args.recursive else " (add --recursive to look in subfolders)"
+        raise BatchInputError(f"No image files in {', '.join(args.inputs)}{hint}.")
+    classifier = _load_classifier(args)
+    workers = default_workers(classifier) if args.workers is None else args.workers
+    top_k = min(args.top_k, len(classifier.categories))
+    writer = open_writer(args.out, output_format, top_k=top_k, resume=args.resume)
+    done_keys = {path_key(row.path) for row in writer.existing}
+    todo = [path for path in paths if path_key(path) not in done_keys]
+    summary = BatchSummary(
+        total=len(todo), skipped=len(paths) - len(todo), min_confidence=args.min_confidence
+    )
+    sort_rows: list[BatchRow] = list(writer.existing) if args.sort_into else []
+    print(
+        f"Classifying {len(todo)} files with {classifier.loaded.name} on {classifier.device} "
+        f"(batch {args.batch_size}, {workers} loader threads) into {writer.name}",
+        file=log,
+    )
+    max_failure_lines = 10
+    clear = "\r\x1b[K" if on_terminal else ""
+    shown_at = 0.0
+    next_log = time.monotonic() + 30.0  # off a terminal: a line every 30 s, no bar
+    interrupted = False
+    try:
+        for item in classify_folder(
+            classifier, todo, top_k=top_k, batch_size=args.batch_size, workers=workers
+        ):
+            if isinstance(item, BatchRow):
+                writer.write(item)
+                summary.add(item)
+                if args.sort_into:
+                    sort_rows.append(item)
+                if not item.ok and summary.failed <= max_failure_lines:
+                    print(f"{clear}{display_path(item.path)}: cannot classify: {item.error}", file=log)
+                continue
+            writer.flush()  # a crash loses at most the batch in progress
+            summary.update(item)
+            now = time.monotonic()
+            if on_terminal and (now - shown_at >= 0.1 or item.finished):
+                print(f"{clear}{format_progress(item, bar_width=30)}", end="", file=log, flush=True)
+                shown_at = now
+            elif not on_terminal and not item.finished and now >= next_log:
+                print(format_progress(item), file=log, flush=True)
+                next_log = now + 30.0
+    except KeyboardInterrupt:
+        interrupted = summary.cancelled = True
+    finally:
+        writer.close()
+    if on_terminal:
+        print(file=log)
+    if summary.failed > max_failure_lines:
+        print(
+            f"… and {summary.failed - max_failure_lines} more files that could not be classified "
+            f"(their reasons are in the results).",
+            file=log,
+        )
+    for line in summary.lines():
+        print(line, file=say)
+    if args.out:
+        print(f"Results: {display_path(args.out)} ({output_format.name})", file=say)
+    if interrupted:
+        print(
+            "Interrupted. Run the same command with --resume to continue." if args.out else "Interrupted.",
+            file=log,
+        )
+        return 130
+    code = 0
+    if summary.classified == 0 and summary.failed:
+        code = EXIT_SOME_IMAGES_FAILED  # nothing could be classified
+    if args.sort_into:
+        plan = plan_sort(sort_rows, args.sort_into, args.mode, args.min_confidence)
+        if args.dry_run:
+            for line in format_plan(plan):
+                print(line, file=say)
+            done_verb = {"copy": "copied", "link": "linked", "move": "moved"}[args.mode]
+            print(
+                f"Dry run: {len(plan)} files would be {done_verb} into {display_path(args.sort_into)}; "
+                "nothing was changed.",
+                file=say,
+            )
+        else:
+            report = apply_sort(plan)
+            verb = {"copy": "Copied", "link": "Linked", "move": "Moved"}[args.mode]
+            print(f"{verb} {len(report.done)} files into {display_path(args.sort_into)}.", file=say)
+            for action, reason in report.failed:
+                print(
+                    f"{display_path(action.source)}: cannot {args.mode} to "
+                    f"{display_path(action.destination)}: {reason}",
+                    file=log,
+                )
+            if report.failed:
+                code = code or BatchOutputError.exit_code
+    return code
+
+
 def run_samples(args: argparse.Namespace) -> int:
     """No display (or --no-gui): classify the bundled sample photos and print their top-5."""
     from resnet_gui.core.images import IMAGE_EXTENSIONS
@@ -336,6 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "explain": run_explain,
         "models": run_models,
         "weights": run_weights,
+        "batch": run_batch,
         None: run_samples,
     }
     try:

@@ -1,0 +1,66 @@
+"""The plain records a batch run produces: one row per file, and progress.
+
+Kept free of torch (the engine's ``Prediction`` is only needed for type hints here) so that the
+writers, the sorter and the CLI's argument parser can use them without loading the model stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from resnet_gui.core.engine import Prediction
+
+__all__ = ["BatchProgress", "BatchRow"]
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """The outcome for one file: its top-k predictions, or the reason it could not be classified."""
+
+    path: Path
+    predictions: tuple[Prediction, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(p.label for p in self.predictions)
+
+    @property
+    def probabilities(self) -> tuple[float, ...]:
+        return tuple(p.probability for p in self.predictions)
+
+    @property
+    def top1(self) -> Prediction | None:
+        return self.predictions[0] if self.predictions else None
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Where a run stands, yielded once before the first batch and after every batch."""
+
+    done: int
+    total: int
+    failed: int
+    elapsed_seconds: float
+    cancelled: bool = False
+
+    @property
+    def images_per_second(self) -> float:
+        return self.done / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the average speed so far; ``None`` until there is a speed."""
+        rate = self.images_per_second
+        return (self.total - self.done) / rate if rate > 0 else None
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total

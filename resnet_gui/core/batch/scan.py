@@ -1,0 +1,146 @@
+"""Find the image files of a folder: hidden files skipped, symlink loops safe, stable order.
+
+The order is the sorted order of path components, so two runs over the same folder (a run and
+its resume, the CLI and the GUI) see the files in the same order.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from resnet_gui.core.errors import ResNetGuiError
+from resnet_gui.core.images import IMAGE_EXTENSIONS
+
+__all__ = ["BatchInputError", "path_key", "scan_folder", "scan_inputs"]
+
+_FILE_ATTRIBUTE_HIDDEN = 0x2  # Windows' hidden attribute (stat.FILE_ATTRIBUTE_HIDDEN)
+
+
+class BatchInputError(ResNetGuiError):
+    """A folder or file given to a batch run does not exist or cannot be listed."""
+
+    exit_code = 1
+
+
+def _is_hidden(entry: os.DirEntry[str]) -> bool:
+    """Dot files (Unix convention) and, on Windows, files with the hidden attribute."""
+    if entry.name.startswith("."):
+        return True
+    attributes = 0
+    if os.name == "nt":
+        try:
+            attributes = getattr(entry.stat(follow_symlinks=False), "st_file_attributes", 0)
+        except OSError:
+            return False
+    return bool(attributes & _FILE_ATTRIBUTE_HIDDEN)
+
+
+def _entry_kind(entry: os.DirEntry[str]) -> str:
+    """``dir``, ``file`` or ``other``, following symlinks; a broken or looping link is a ``file``.
+
+    A link whose target cannot be reached is listed like a file, so the batch gives it a row with
+    the reason instead of dropping it silently.
+    """
+    try:
+        mode = entry.stat(follow_symlinks=True).st_mode
+    except OSError:
+        return "file" if entry.is_symlink() else "other"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "file"  # regular files, and FIFOs/devices the loader will refuse with a reason
+
+
+def scan_folder(
+    folder: str | os.PathLike[str],
+    recursive: bool = False,
+    extensions: Iterable[str] = IMAGE_EXTENSIONS,
+    *,
+    on_error: Callable[[Path, str], None] | None = None,
+) -> list[Path]:
+    """The image files of ``folder`` (and of its subfolders when ``recursive``), in a stable order.
+
+    Files are chosen by suffix (case-insensitive), not content: a text file named ``.jpg`` is
+    listed, and the batch reports it as a failure. Hidden files and folders are skipped.
+    Symlinked folders are followed once: the real path of every visited folder is remembered,
+    so a link back to a parent cannot loop. A subfolder that cannot be listed is reported
+    through ``on_error(path, reason)`` and skipped. An empty result is not an error here; the
+    caller says "no images".
+
+    Raises :class:`BatchInputError` if ``folder`` itself is missing or cannot be listed.
+    """
+    root = Path(folder)
+    suffixes = {suffix.lower() for suffix in extensions}
+    if not root.is_dir():
+        reason = "is not a folder" if root.exists() else "does not exist"
+        raise BatchInputError(f"'{root}' {reason}.")
+    found: list[Path] = []
+    visited: set[str] = set()
+    pending = [root]
+    while pending:
+        current = pending.pop()
+        real = os.path.realpath(current)
+        if real in visited:
+            continue
+        visited.add(real)
+        try:
+            with os.scandir(current) as entries:
+                listing = list(entries)
+        except OSError as error:
+            if current == root:
+                raise BatchInputError(f"Cannot list '{root}': {error.strerror or error}.") from None
+            if on_error is not None:
+                on_error(current, f"cannot list the folder ({error.strerror or error})")
+            continue
+        for entry in listing:
+            if _is_hidden(entry):
+                continue
+            kind = _entry_kind(entry)
+            path = current / entry.name
+            if kind == "dir":
+                if recursive:
+                    pending.append(path)
+            elif kind == "file" and os.path.splitext(entry.name)[1].lower() in suffixes:
+                found.append(path)
+    return sorted(found, key=lambda path: path.parts)
+
+
+def scan_inputs(
+    inputs: Iterable[str | os.PathLike[str]],
+    recursive: bool = False,
+    extensions: Iterable[str] = IMAGE_EXTENSIONS,
+    *,
+    on_error: Callable[[Path, str], None] | None = None,
+) -> list[Path]:
+    """Folders are scanned, files are taken as given (whatever their suffix), duplicates dropped.
+
+    For command lines such as ``batch photos/ extra.jpg``. A path that does not exist raises
+    :class:`BatchInputError`: it is a typo, not a bad image.
+    """
+    extensions = tuple(extensions)
+    result: list[Path] = []
+    seen: set[str] = set()
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            candidates = scan_folder(path, recursive, extensions, on_error=on_error)
+        elif path.exists() or path.is_symlink():
+            candidates = [path]
+        else:
+            raise BatchInputError(f"'{path}' does not exist.")
+        for candidate in candidates:
+            key = path_key(candidate)
+            if key not in seen:
+                seen.add(key)
+                result.append(candidate)
+    return result
+
+
+def path_key(path: str | os.PathLike[str]) -> str:
+    """How two spellings of one file (``./a.jpg``, ``a.jpg``, absolute) are recognised as the same.
+
+    Absolute and normalised, without resolving symlinks (a link is its own entry of the folder).
+    """
+    return os.path.normcase(os.path.abspath(os.fspath(path)))
