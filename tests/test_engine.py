@@ -97,3 +97,12 @@ def test_one_lock_guards_the_model(tiny_model, sample_images: list[Path]) -> Non
         assert not finished.is_set(), "a forward pass ran while another thread held the model lock"
     worker.join(timeout=30)
     assert finished.is_set()
+
+
+def test_reported_size_is_the_photos_not_the_draft_decoded_one(tiny_model, tmp_path: Path) -> None:
+    photo = tmp_path / "big.jpg"
+    Image.new("RGB", (2000, 1200), (200, 30, 30)).save(photo, quality=80)
+    (result,) = Classifier(tiny_model, device="cpu").classify_paths([photo])
+    assert isinstance(result, ImageResult)
+    assert result.image_size == (2000, 1200)
+    assert Classifier(tiny_model, device="cpu").load(photo).width < 2000  # decoded smaller

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from resnet_gui.core.errors import ImageLoadError, ResNetGuiError
-from resnet_gui.core.images import load_image
+from resnet_gui.core.images import load_image, original_size
 from resnet_gui.core.models import LoadedModel
 
 
@@ -188,7 +188,7 @@ class Classifier:
                 predictions = self.classify_images([image for _, image, _ in decoded], top_k)
                 inference_seconds = (time.perf_counter() - began) / len(decoded)
             by_path = {
-                source: ImageResult(source, preds, image.size, decode, inference_seconds)
+                source: ImageResult(source, preds, original_size(image), decode, inference_seconds)
                 for (source, image, decode), preds in zip(decoded, predictions, strict=True)
             }
             for path in chunk:

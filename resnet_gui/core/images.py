@@ -45,6 +45,9 @@ __all__ = [
     "set_max_image_pixels",
 ]
 
+# Key of ``Image.info`` where load_image records the photo's upright size before draft decoding.
+ORIGINAL_SIZE_KEY = "resnet_gui.original_size"
+
 #: File name suffixes (lower-case, with the dot) of the formats the loader is meant for,
 #: for scanning folders and for file dialogs. Content is sniffed, not the suffix: a PNG
 #: named ``.jpg`` still loads.
@@ -198,13 +201,18 @@ def _decode(fp: IO[bytes], name: str | Path, min_size: int | None) -> Image.Imag
                 name,
                 f"image is too large ({pixels:,} pixels, limit {limit:,}): possible decompression bomb",
             )
+        stored_size = opened.size
         if min_size is not None:
             # Must precede load() and the EXIF rotation; a no-op for formats other than JPEG.
             # The short side stays >= min_size: libjpeg scales by 1/2, 1/4, 1/8 only as far
             # as both sides stay >= the requested size, whatever the orientation.
             opened.draft("RGB", (min_size, min_size))
         opened.load()
+        decoded_size = opened.size
         rgb = _to_rgb(_upright(opened), name)
+        # The photo's true upright size, which draft decoding hides: shown to users as the size.
+        turned = rgb.size != decoded_size
+        rgb.info[ORIGINAL_SIZE_KEY] = stored_size[::-1] if turned else stored_size
         if rgb is opened:
             if _is_detached(opened):
                 keep_opened = True
@@ -228,6 +236,11 @@ def _decode(fp: IO[bytes], name: str | Path, min_size: int | None) -> Image.Imag
     finally:
         if not keep_opened:
             opened.close()
+
+
+def original_size(image: Image.Image) -> tuple[int, int]:
+    """The upright size of the file an image was loaded from (before draft decoding shrank it)."""
+    return tuple(image.info.get(ORIGINAL_SIZE_KEY, image.size))  # type: ignore[return-value]
 
 
 def _is_detached(image: Image.Image) -> bool:
