@@ -225,6 +225,38 @@ class Controller(QObject):
         signals.finished.connect(self._job_finished)
         return self.runner.start(job)
 
+    def run_job(
+        self,
+        kind: str,
+        func: Callable[..., Any],
+        *args: Any,
+        tag: Any = None,
+        on_yielded: Callable[[Job, Any], None] | None = None,
+        on_returned: Callable[[Job, Any], None] | None = None,
+        on_errored: Callable[[Job, BaseException], None] | None = None,
+        on_finished: Callable[[Job], None] | None = None,
+    ) -> Job:
+        """Start a job whose outcomes a view handles itself (the batch window); stopped by :meth:`shutdown`.
+
+        The handlers are connected before the job starts, so no early result is lost; pass bound
+        methods of QObjects living in the UI thread, so the calls are queued to it.
+        """
+        job = Job(kind, func, *args)
+        job.tag = tag
+        if self._shut_down:
+            job.aborted = job.done = True
+            return job
+        signals = job.signals
+        for signal, handler in (
+            (signals.yielded, on_yielded),
+            (signals.returned, on_returned),
+            (signals.errored, on_errored),
+            (signals.finished, on_finished),
+        ):
+            if handler is not None:
+                signal.connect(handler)
+        return self.runner.start(job)
+
     def _latest(self, job: Job) -> bool:
         """Whether ``job`` is the newest request of its kind and was not aborted."""
         return not job.aborted and job.request_id == self._requests.get(job.kind)

@@ -44,6 +44,8 @@ from PySide6.QtWidgets import (
 
 from resnet_gui import __version__
 from resnet_gui.core.images import IMAGE_EXTENSIONS
+from resnet_gui.gui import tasks
+from resnet_gui.gui.batch_view import BatchView
 from resnet_gui.gui.controller import FILE_PREFIX, Controller
 from resnet_gui.gui.data import (
     ACTION_CHOOSE_WEIGHTS,
@@ -77,6 +79,8 @@ IMAGE_FILTER = "Images (" + " ".join(f"*{ext}" for ext in IMAGE_EXTENSIONS) + ")
 WEIGHTS_FILTER = "Weights files (*.pth *.pt *.safetensors);;All files (*)"
 KERAS_FILTER = "Keras ResNet-50 (*.tgz *.tar.gz model.json);;All files (*)"
 SIDE_PANEL_WIDTH = 340
+#: A dropped folder with at least this many images is offered to the batch table (the strip suits fewer).
+BATCH_OFFER_MIN = 12
 
 # Keys handled by the window itself (not QAction shortcuts: they must not steal the arrow keys
 # from the slider and the spin box), listed in Help → Keyboard shortcuts with the actions' ones.
@@ -134,6 +138,8 @@ class MainWindow(QMainWindow):
         self._model_info: ModelInfo | None = None
         self._download_dialog: QProgressDialog | None = None
         self._closing = False
+        self.batch_view: BatchView | None = None
+        self._explain_on_open: tuple[Path, int | None] | None = None
 
         controller = self.controller
         controller.top_k = self.settings.top_k
@@ -179,6 +185,12 @@ class MainWindow(QMainWindow):
             "Open &Folder…", self.open_folder_dialog, "Ctrl+Shift+O", "Classify every image in a folder"
         )
         self.open_folder_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
+        self.batch_action = self._action(
+            "&Classify Folder…",
+            self.batch_dialog,
+            "Ctrl+B",
+            "Classify every image of a folder into a table you can filter, export and sort",
+        )
         self.paste_action = self._action(
             "&Paste Image",
             self.paste,
@@ -223,6 +235,7 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         file_menu.addAction(self.open_action)
         file_menu.addAction(self.open_folder_action)
+        file_menu.addAction(self.batch_action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         file_menu.addAction(self.paste_action)
         file_menu.addSeparator()
@@ -544,6 +557,8 @@ class MainWindow(QMainWindow):
     def _predictions_changed(self, view: PredictionsView) -> None:
         self.predictions.set_view(view)
         self._update_enabled()
+        if self._explain_on_open is not None and view.state == "ready":
+            self._explain_pending()
 
     def _update_enabled(self) -> None:
         """Offer only what can be done now: maps need a model and an image, export needs a picture."""
@@ -661,9 +676,78 @@ class MainWindow(QMainWindow):
         if folder:
             self.controller.open_paths([folder])
 
+    def batch_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Classify a folder into a batch table", self._start_folder()
+        )
+        if folder:
+            self.open_batch(folder)
+
+    def open_batch(self, folder: str | Path) -> BatchView:
+        """Show the batch window and classify ``folder`` in it."""
+        if self.batch_view is None:
+            self.batch_view = BatchView(self.controller, self.open_with_explanation, self)
+        view = self.batch_view
+        view.show()
+        view.raise_()
+        view.activateWindow()
+        view.start(folder)
+        self.settings.last_folder = str(Path(folder).parent)
+        return view
+
+    def ask_batch(self, folder: Path, count: int) -> str:
+        """What to do with a big dropped folder: "batch" (the table), "strip", or "" (nothing)."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Classify a folder")
+        box.setText(f"Classify {count} images of “{folder.name}” in a batch table?")
+        box.setInformativeText(
+            "The batch table lists every image with its classes; you can filter, export and sort them "
+            "into folders. The strip opens the images one by one below the photo."
+        )
+        table = box.addButton("Batch Table", QMessageBox.ButtonRole.AcceptRole)
+        strip = box.addButton("Open in Strip", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(table)
+        box.exec()
+        clicked = box.clickedButton()
+        return "batch" if clicked is table else "strip" if clicked is strip else ""
+
+    def open_with_explanation(self, path: Path, class_index: int | None = None) -> None:
+        """Open ``path`` here and explain ``class_index`` (default: its top class) once it is classified."""
+        self._explain_on_open = (Path(path), class_index)
+        self.controller.open_paths([path])
+        self.raise_()
+        self.activateWindow()
+        self._explain_pending()
+
+    def _explain_pending(self) -> None:
+        pending = self._explain_on_open
+        image = self.controller.current_image
+        if pending is None or image is None or image.source.path != pending[0]:
+            return
+        rows = self.controller.rows()
+        if not rows:
+            return
+        self._explain_on_open = None
+        self.controller.select_target(pending[1] if pending[1] is not None else rows[0].index)
+
     def open_mime(self, mime: QMimeData) -> None:
-        """Open what was dropped or pasted: files and folders first, else image data."""
+        """Open what was dropped or pasted: files and folders first, else image data.
+
+        A single folder with many images is offered to the batch table instead of the strip.
+        """
         paths = local_paths(mime)
+        if len(paths) == 1 and Path(paths[0]).is_dir():
+            folder = Path(paths[0])
+            count = len(tasks.image_files_in(folder))
+            if count >= BATCH_OFFER_MIN:
+                choice = self.ask_batch(folder, count)
+                if choice == "batch":
+                    self.open_batch(folder)
+                elif choice == "strip":
+                    self.controller.open_paths(paths)
+                return
         if paths:
             self.controller.open_paths(paths)
             return

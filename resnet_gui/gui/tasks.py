@@ -287,3 +287,61 @@ def import_keras(context: TaskContext, path: Path) -> Path:
     if path.is_file() and path.name == "model.json":
         path = path.parent
     return import_keras_resnet50(path, progress=lambda message: context.progress(None, message))
+
+
+# --- batch classification (the batch window) ------------------------------------------------------
+
+BATCH_THUMBNAIL_SIDE = 48
+
+
+def classify_batch(
+    context: TaskContext,
+    classifier: Classifier,
+    folder_or_paths: Path | Sequence[Path],
+    top_k: int,
+    batch_size: int = 16,
+    recursive: bool = False,
+) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Classify a folder with core's streaming pipeline; yields ``(rows of a batch, BatchProgress)``.
+
+    One yield per batch (not per row) keeps the queued signals few on big folders. The model lock is
+    taken by core for each forward pass only; ``context`` cancels between batches.
+    """
+    from resnet_gui.core.batch import BatchRow, classify_folder
+
+    rows: list[BatchRow] = []
+    stream = classify_folder(
+        classifier,
+        folder_or_paths,
+        top_k=top_k,
+        batch_size=batch_size,
+        recursive=recursive,
+        cancel=context.is_cancelled,
+    )
+    for item in stream:
+        if isinstance(item, BatchRow):
+            rows.append(item)
+        else:
+            yield tuple(rows), item
+            rows = []
+
+
+def batch_thumbnails(
+    context: TaskContext, paths: Sequence[Path], side: int = BATCH_THUMBNAIL_SIDE
+) -> Iterator[tuple[Path, np.ndarray | None]]:
+    """Small thumbnails (draft-mode decode) of the rows the batch table shows; None where unreadable."""
+    for path in paths:
+        context.check()
+        try:
+            image = load_image(path, min_size=side).copy()
+            image.thumbnail((side, side), Image.Resampling.BILINEAR)
+            yield path, np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+        except (ImageLoadError, OSError, ValueError):
+            yield path, None
+
+
+def sort_files(context: TaskContext, plan: Sequence[Any]) -> Any:
+    """Copy, link or move classified files into class folders (core's ``apply_sort``)."""
+    from resnet_gui.core.batch import apply_sort
+
+    return apply_sort(plan)

@@ -1,0 +1,717 @@
+"""The batch window: classify a whole folder into a live table, filter and sort it, export, sort files.
+
+The run is core's streaming pipeline (:func:`resnet_gui.core.batch.classify_folder`) in a worker job
+of the controller's runner (so closing the app stops it), one queued signal per batch. The table is
+a :class:`BatchTableModel` behind a :class:`BatchFilterModel` (class and minimum confidence filters,
+sorting by any column). Thumbnails are decoded lazily, only for the rows the view paints, by a
+second small job. Double-clicking a row opens the image in the main window with its explanation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSize,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QCloseEvent, QColor, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from resnet_gui.core.atomic import atomic_path
+from resnet_gui.core.batch import (
+    SORT_MODES,
+    BatchOutputError,
+    BatchProgress,
+    BatchRow,
+    SortAction,
+    SortReport,
+    format_duration,
+    format_plan,
+    open_writer,
+    plan_sort,
+)
+from resnet_gui.gui import tasks
+from resnet_gui.gui.controller import Controller, describe_error
+from resnet_gui.gui.qtutil import to_qimage
+from resnet_gui.gui.workers import Job
+
+COL_FILE, COL_TOP1, COL_CONFIDENCE, COL_TOPK = range(4)
+HEADERS = ("File", "Top-1 class", "Confidence", "Top-k")
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+ROW_ROLE = Qt.ItemDataRole.UserRole + 2
+ALL_CLASSES = ""
+FAILED = "<failed>"  # the class filter's entry for rows that could not be classified
+THUMBNAILS_PER_JOB = 64
+BATCH_SIZE = 16
+ERROR_COLOR = QColor(190, 40, 40)
+SORT_MODE_TEXT = {
+    "copy": "Copy the files (the originals stay)",
+    "link": "Link to the files (symbolic links)",
+    "move": "Move the files",
+}
+
+
+class BatchTableModel(QAbstractTableModel):
+    """The rows of a run, in arrival order; thumbnails are asked for when a row is painted."""
+
+    thumbnails_wanted = Signal()
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.rows: list[BatchRow] = []
+        self._row_of: dict[Path, int] = {}
+        self._thumbnails: dict[Path, QPixmap | None] = {}
+        self.wanted: dict[Path, None] = {}  # an ordered set of paths whose thumbnail is wanted
+        self._asked = False
+
+    # -- the Qt model
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        column = index.column()
+        top1 = row.top1
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _display(row, column)
+        if role == SORT_ROLE:
+            if column == COL_FILE:
+                return row.path.name.lower()
+            if column == COL_CONFIDENCE:
+                return top1.probability if top1 is not None else -1.0
+            if column == COL_TOP1:
+                return top1.label.lower() if top1 is not None else ""
+            return _display(row, column)
+        if role == ROW_ROLE:
+            return row
+        if role == Qt.ItemDataRole.DecorationRole and column == COL_FILE:
+            return self._thumbnail(row.path)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return str(row.path) + (f"\n{row.error}" if row.error else "")
+        if role == Qt.ItemDataRole.ForegroundRole and not row.ok and column in (COL_TOP1, COL_TOPK):
+            return ERROR_COLOR
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_CONFIDENCE:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    # -- contents
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self.rows = []
+        self._row_of = {}
+        self._thumbnails = {}
+        self.wanted = {}
+        self.endResetModel()
+
+    def add_rows(self, rows: Sequence[BatchRow]) -> None:
+        if not rows:
+            return
+        first = len(self.rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
+        for offset, row in enumerate(rows):
+            self._row_of[row.path] = first + offset
+        self.rows.extend(rows)
+        self.endInsertRows()
+
+    def _thumbnail(self, path: Path) -> QPixmap | None:
+        if path in self._thumbnails:
+            return self._thumbnails[path]
+        if path not in self.wanted:
+            self.wanted[path] = None
+            if not self._asked:  # one signal per turn of the event loop, however many rows paint
+                self._asked = True
+                QTimer.singleShot(0, self._ask)
+        return None
+
+    def _ask(self) -> None:
+        self._asked = False
+        self.thumbnails_wanted.emit()
+
+    def take_wanted(self, limit: int) -> list[Path]:
+        paths = list(self.wanted)[:limit]
+        for path in paths:
+            del self.wanted[path]
+            self._thumbnails.setdefault(path, None)  # asked for once; None until it arrives
+        return paths
+
+    def set_thumbnail(self, path: Path, array: np.ndarray | None) -> None:
+        self._thumbnails[path] = QPixmap.fromImage(to_qimage(array)) if array is not None else None
+        row = self._row_of.get(path)
+        if row is not None:
+            index = self.index(row, COL_FILE)
+            self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+
+    def has_thumbnail(self, path: Path) -> bool:
+        return self._thumbnails.get(path) is not None
+
+
+def _percent(probability: float) -> str:
+    return f"{probability * 100:.1f} %"
+
+
+def _display(row: BatchRow, column: int) -> str:
+    if column == COL_FILE:
+        return row.path.name
+    if not row.ok:
+        return "Failed" if column == COL_TOP1 else (row.error or "") if column == COL_TOPK else ""
+    top1 = row.top1
+    if column == COL_TOP1:
+        return top1.label if top1 is not None else ""
+    if column == COL_CONFIDENCE:
+        return _percent(top1.probability) if top1 is not None else ""
+    return " · ".join(f"{p.label} {p.probability * 100:.0f} %" for p in row.predictions)
+
+
+class BatchFilterModel(QSortFilterProxyModel):
+    """Shows the rows of one top-1 class (or the failed ones) at or above a confidence; sorts any column."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.class_filter = ALL_CLASSES
+        self.min_confidence = 0.0
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+
+    def set_class_filter(self, label: str) -> None:
+        self._refilter(lambda: setattr(self, "class_filter", label or ALL_CLASSES))
+
+    def set_min_confidence(self, value: float) -> None:
+        self._refilter(lambda: setattr(self, "min_confidence", float(value)))
+
+    def _refilter(self, change: Callable[[], None]) -> None:
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10
+            self.beginFilterChange()
+            change()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:  # pragma: no cover - older Qt
+            change()
+            self.invalidateFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        model = self.sourceModel()
+        row: BatchRow = model.rows[source_row]  # type: ignore[attr-defined]
+        if self.class_filter == FAILED:
+            return not row.ok
+        top1 = row.top1
+        if self.class_filter != ALL_CLASSES and (top1 is None or top1.label != self.class_filter):
+            return False
+        return self.min_confidence <= 0 or (top1 is not None and top1.probability >= self.min_confidence)
+
+    def visible_rows(self) -> list[BatchRow]:
+        """The rows as shown: filtered and in the view's order."""
+        return [self.index(i, 0).data(ROW_ROLE) for i in range(self.rowCount())]
+
+
+class SortOptionsDialog(QDialog):
+    """Where and how to sort the classified files: destination, copy/link/move, minimum confidence."""
+
+    def __init__(self, start_folder: str, min_confidence: float, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Sort into folders")
+        self.destination = QLineEdit(start_folder)
+        self.destination.setMinimumWidth(360)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        where = QHBoxLayout()
+        where.addWidget(self.destination, 1)
+        where.addWidget(browse)
+        self.mode = QComboBox()
+        for mode in SORT_MODES:
+            self.mode.addItem(SORT_MODE_TEXT.get(mode, mode), mode)
+        self.min_confidence = QDoubleSpinBox()
+        self.min_confidence.setRange(0.0, 100.0)
+        self.min_confidence.setDecimals(1)
+        self.min_confidence.setSuffix(" %")
+        self.min_confidence.setValue(min_confidence * 100)
+        self.min_confidence.setToolTip("Files whose top-1 class is less sure than this go to “_unsure”")
+        form = QFormLayout()
+        form.addRow("Destination folder", where)
+        form.addRow("Mode", self.mode)
+        form.addRow("Minimum confidence", self.min_confidence)
+        note = QLabel("One folder per top-1 class; nothing is overwritten. You will see the plan first.")
+        note.setWordWrap(True)
+        standard = QDialogButtonBox.StandardButton
+        buttons = QDialogButtonBox(standard.Ok | standard.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Sort into", self.destination.text())
+        if folder:
+            self.destination.setText(folder)
+
+    def options(self) -> tuple[Path, str, float | None]:
+        value = self.min_confidence.value() / 100
+        return Path(self.destination.text()), self.mode.currentData(), value if value > 0 else None
+
+
+class BatchView(QWidget):
+    """The batch window (a top-level window owned by the main window)."""
+
+    batch_finished = Signal(object)  # the last BatchProgress (or None when the run failed)
+    sort_finished = Signal(object)  # SortReport
+
+    def __init__(
+        self,
+        controller: Controller,
+        open_image: Callable[[Path, int | None], None] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.controller = controller
+        self.open_image = open_image
+        self.folder: Path | None = None
+        self.progress: BatchProgress | None = None
+        self.last_report: SortReport | None = None
+        self._job: Job | None = None
+        self._active = False  # a run is going on (as the UI thread knows: till its finished signal)
+        self._thumb_job: Job | None = None
+        self._sort_job: Job | None = None
+        self._pending: Path | None = None  # a folder waiting for the model to load
+        self._labels: set[str] = set()
+        self.setWindowTitle("Batch classification")
+        self.resize(900, 620)
+
+        self.model = BatchTableModel(self)
+        self.model.thumbnails_wanted.connect(self._load_thumbnails)
+        self.proxy = BatchFilterModel(self)
+        self.proxy.setSourceModel(self.model)
+        self._build()
+        controller.model_changed.connect(self._model_changed)
+
+    # ------------------------------------------------------------------ building
+
+    def _build(self) -> None:
+        self.folder_label = QLabel("No folder yet")
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.choose_button = QPushButton("Choose Folder…")
+        self.choose_button.clicked.connect(self.choose_folder)
+        top = QHBoxLayout()
+        top.addWidget(self.folder_label, 1)
+        top.addWidget(self.choose_button)
+
+        self.class_combo = QComboBox()
+        self.class_combo.setAccessibleName("Class filter")
+        self.class_combo.setMinimumContentsLength(18)
+        self.class_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self._reset_classes()
+        self.class_combo.currentIndexChanged.connect(self._class_picked)
+        self.confidence_spin = QDoubleSpinBox()
+        self.confidence_spin.setAccessibleName("Minimum confidence")
+        self.confidence_spin.setRange(0.0, 100.0)
+        self.confidence_spin.setDecimals(1)
+        self.confidence_spin.setSingleStep(5.0)
+        self.confidence_spin.setSuffix(" %")
+        self.confidence_spin.setToolTip("Hide rows whose top-1 class is less sure than this")
+        self.confidence_spin.valueChanged.connect(self._confidence_changed)
+        self.shown_label = QLabel()
+        filters = QHBoxLayout()
+        for text, widget in (("Class", self.class_combo), ("Minimum confidence", self.confidence_spin)):
+            label = QLabel(text)
+            label.setBuddy(widget)
+            filters.addWidget(label)
+            filters.addWidget(widget)
+            filters.addSpacing(12)
+        filters.addStretch(1)
+        filters.addWidget(self.shown_label)
+
+        table = QTableView()
+        table.setModel(self.proxy)
+        table.setSortingEnabled(True)
+        table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order until a header is clicked
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setAlternatingRowColors(True)
+        table.setWordWrap(False)
+        table.setIconSize(QSize(tasks.BATCH_THUMBNAIL_SIDE, tasks.BATCH_THUMBNAIL_SIDE))
+        table.verticalHeader().hide()
+        table.verticalHeader().setDefaultSectionSize(tasks.BATCH_THUMBNAIL_SIDE + 6)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        for column, width in ((COL_FILE, 240), (COL_TOP1, 150), (COL_CONFIDENCE, 95)):
+            table.setColumnWidth(column, width)
+        table.doubleClicked.connect(self._open_index)
+        table.setToolTip("Double-click a row to open the image with its explanation")
+        self.table = table
+        QShortcut(QKeySequence(Qt.Key.Key_Return), table, activated=self._open_current)
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("%p %")
+        self.rate_label = QLabel("Choose a folder to classify its images.")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        progress = QHBoxLayout()
+        progress.addWidget(self.progress_bar, 1)
+        progress.addWidget(self.cancel_button)
+
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.setToolTip("Save every row (not only the shown ones) as a CSV table")
+        self.export_button.clicked.connect(lambda: self.export_csv())
+        self.sort_button = QPushButton("Sort into Folders…")
+        self.sort_button.setToolTip("Copy, link or move the classified files into one folder per class")
+        self.sort_button.clicked.connect(lambda: self.sort_into_folders())
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.rate_label, 1)
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.sort_button)
+        buttons.addWidget(close)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(filters)
+        layout.addWidget(table, 1)
+        layout.addLayout(progress)
+        layout.addLayout(buttons)
+        self._update_buttons()
+        self._update_shown()
+
+    def _reset_classes(self) -> None:
+        self._labels = set()
+        combo = self.class_combo
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem("All classes", ALL_CLASSES)
+        combo.addItem("Failed files", FAILED)
+        combo.blockSignals(False)
+
+    def _add_classes(self, rows: Sequence[BatchRow]) -> None:
+        new = {row.top1.label for row in rows if row.top1 is not None} - self._labels
+        if not new:
+            return
+        self._labels |= new
+        combo = self.class_combo
+        current = combo.currentData()
+        combo.blockSignals(True)
+        while combo.count() > 2:
+            combo.removeItem(2)
+        combo.insertSeparator(2)
+        for label in sorted(self._labels, key=str.lower):
+            combo.addItem(label, label)
+        index = combo.findData(current)
+        combo.setCurrentIndex(max(0, index))
+        combo.blockSignals(False)
+
+    # ------------------------------------------------------------------ the run
+
+    @property
+    def running(self) -> bool:
+        return self._active
+
+    def choose_folder(self) -> None:
+        start = str(self.folder) if self.folder is not None else str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Classify the images of a folder", start)
+        if folder:
+            self.start(folder)
+
+    def start(self, folder: str | os.PathLike[str]) -> None:
+        """Classify the images of ``folder`` into the table (a run in progress is cancelled)."""
+        if self._job is not None:
+            self._job.abort()
+        self._active = False
+        self.folder = Path(folder)
+        self.folder_label.setText(str(self.folder))
+        self.setWindowTitle(f"{self.folder.name or self.folder} — Batch classification")
+        self.model.clear()
+        self._reset_classes()
+        self.progress = None
+        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setValue(0)
+        classifier = self.controller.classifier
+        if classifier is None:
+            self._pending = self.folder
+            self.rate_label.setText("Waiting for the model to load…")
+            self._update_buttons()
+            return
+        self._pending = None
+        self._active = True
+        self.rate_label.setText("Listing the folder…")
+        self._job = self.controller.run_job(
+            "batch",
+            tasks.classify_batch,
+            classifier,
+            self.folder,
+            self.controller.top_k,
+            BATCH_SIZE,
+            on_yielded=self._batch_yielded,
+            on_errored=self._batch_errored,
+            on_finished=self._batch_done,
+        )
+        self._update_buttons()
+
+    def _model_changed(self, info: Any) -> None:
+        if self._pending is not None and self.controller.classifier is not None:
+            self.start(self._pending)
+
+    def _batch_yielded(self, job: Job, value: tuple[tuple[BatchRow, ...], BatchProgress]) -> None:
+        if job is not self._job or job.aborted:
+            return
+        rows, progress = value
+        self.model.add_rows(rows)
+        self._add_classes(rows)
+        self._show_progress(progress)
+        self._update_shown()
+
+    def _show_progress(self, progress: BatchProgress) -> None:
+        self.progress = progress
+        self.progress_bar.setRange(0, max(1, progress.total))
+        self.progress_bar.setValue(progress.done if progress.total else 1)
+        failed = f" · {progress.failed} failed" if progress.failed else ""
+        if progress.total == 0:
+            self.rate_label.setText("The folder holds no images.")
+        elif progress.finished:
+            self.rate_label.setText(
+                f"Done: {progress.total} images in {format_duration(progress.elapsed_seconds)}"
+                f" ({progress.images_per_second:.1f} images/s){failed}"
+            )
+        elif progress.done == 0:
+            self.rate_label.setText(f"{progress.total} images: starting…")
+        else:
+            eta = progress.eta_seconds
+            left = f" · about {format_duration(eta)} left" if eta is not None else ""
+            rate = f"{progress.images_per_second:.1f} images/s"
+            self.rate_label.setText(f"{progress.done} of {progress.total} · {rate}{left}{failed}")
+
+    def _batch_errored(self, job: Job, error: BaseException) -> None:
+        if job is not self._job or job.aborted:
+            return
+        self.rate_label.setText(describe_error(error, "classify the folder"))
+
+    def _batch_done(self, job: Job) -> None:
+        if job is not self._job:
+            return
+        self._active = False
+        self._update_buttons()
+        self.batch_finished.emit(self.progress)
+
+    def cancel(self) -> None:
+        """Stop the run at the next batch; the rows so far stay in the table."""
+        if not self.running:
+            return
+        assert self._job is not None
+        self._job.abort()
+        self._active = False
+        progress = self.progress
+        done = f" after {progress.done} of {progress.total} images" if progress is not None else ""
+        self.rate_label.setText(f"Cancelled{done}.")
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        running = self.running
+        self.cancel_button.setEnabled(running)
+        has_rows = bool(self.model.rows)
+        self.export_button.setEnabled(has_rows)
+        sorting = self._sort_job is not None and not self._sort_job.done
+        self.sort_button.setEnabled(has_rows and not running and not sorting)
+
+    def _update_shown(self) -> None:
+        total = len(self.model.rows)
+        shown = self.proxy.rowCount()
+        self.shown_label.setText(f"{total} rows" if shown == total else f"Showing {shown} of {total} rows")
+
+    # ------------------------------------------------------------------ filters
+
+    def _class_picked(self, index: int) -> None:
+        self.proxy.set_class_filter(self.class_combo.itemData(index) or ALL_CLASSES)
+        self._update_shown()
+
+    def _confidence_changed(self, value: float) -> None:
+        self.proxy.set_min_confidence(value / 100)
+        self._update_shown()
+
+    def set_class_filter(self, label: str) -> None:
+        """Pick ``label`` in the class combo (``""``: all, :data:`FAILED`: the failed files)."""
+        index = self.class_combo.findData(label)
+        if index >= 0:
+            self.class_combo.setCurrentIndex(index)
+
+    # ------------------------------------------------------------------ thumbnails
+
+    def _load_thumbnails(self) -> None:
+        if self._thumb_job is not None and not self._thumb_job.done:
+            return
+        paths = self.model.take_wanted(THUMBNAILS_PER_JOB)
+        if not paths:
+            return
+        self._thumb_job = self.controller.run_job(
+            "batch-thumbnails",
+            tasks.batch_thumbnails,
+            paths,
+            on_yielded=self._thumbnail_yielded,
+            on_finished=self._thumbnails_done,
+        )
+
+    def _thumbnail_yielded(self, job: Job, value: tuple[Path, np.ndarray | None]) -> None:
+        self.model.set_thumbnail(*value)
+
+    def _thumbnails_done(self, job: Job) -> None:
+        QTimer.singleShot(0, self._load_thumbnails)
+
+    # ------------------------------------------------------------------ opening a row
+
+    def _open_current(self) -> None:
+        self._open_index(self.table.currentIndex())
+
+    def _open_index(self, index: QModelIndex) -> None:
+        if not index.isValid():
+            return
+        row: BatchRow = self.proxy.index(index.row(), 0).data(ROW_ROLE)
+        if self.open_image is not None:
+            self.open_image(row.path, row.top1.index if row.top1 is not None else None)
+
+    # ------------------------------------------------------------------ export
+
+    def export_csv(self, path: str | os.PathLike[str] | None = None) -> Path | None:
+        """Write every row as CSV (core's writer) atomically; asks where when ``path`` is None."""
+        if not self.model.rows:
+            return None
+        if path is None:
+            start = self.folder / "batch-results.csv" if self.folder is not None else Path.home()
+            chosen, _ = QFileDialog.getSaveFileName(self, "Export CSV", str(start), "CSV table (*.csv)")
+            if not chosen:
+                return None
+            path = chosen if chosen.lower().endswith(".csv") else chosen + ".csv"
+        path = Path(path)
+        top_k = max((len(row.predictions) for row in self.model.rows), default=1) or 1
+        try:
+            with atomic_path(path) as tmp:
+                writer = open_writer(tmp, "csv", top_k=top_k)
+                with writer:
+                    for row in self.model.rows:
+                        writer.write(row)
+        except (BatchOutputError, OSError) as error:
+            QMessageBox.warning(self, "Export failed", f"Cannot write {path}: {error}")
+            return None
+        self.rate_label.setText(f"Saved {len(self.model.rows)} rows to {path}.")
+        return path
+
+    # ------------------------------------------------------------------ sorting files
+
+    def ask_sort_options(self) -> tuple[Path, str, float | None] | None:
+        """The sort's destination, mode and minimum confidence from a dialog; None when cancelled."""
+        start = str(self.folder.parent / f"{self.folder.name}-sorted") if self.folder is not None else ""
+        dialog = SortOptionsDialog(start, self.proxy.min_confidence, self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return dialog.options()
+
+    def confirm_plan(self, plan: Sequence[SortAction], destination: Path) -> bool:
+        """Show what the sort will do (core's ``format_plan``) and ask to go on."""
+        counts: dict[str, int] = {}
+        for action in plan:
+            counts[action.destination.parent.name] = counts.get(action.destination.parent.name, 0) + 1
+        folders = ", ".join(f"{name} ({count})" for name, count in sorted(counts.items()))
+        lines = format_plan(plan)
+        preview = "\n".join(lines[:8]) + (f"\n… and {len(lines) - 8} more" if len(lines) > 8 else "")
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Sort into folders")
+        verb = plan[0].mode.capitalize() if plan else "Sort"
+        box.setText(f"{verb} {len(plan)} files into {len(counts)} folders in {destination}?")
+        box.setInformativeText(f"Folders: {folders}\n\n{preview}")
+        box.setDetailedText("\n".join(lines))
+        box.setStandardButtons(QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel)
+        box.button(QMessageBox.StandardButton.Ok).setText(verb)
+        return box.exec() == QMessageBox.StandardButton.Ok
+
+    def sort_into_folders(self) -> None:
+        """Plan a sort of the classified files, confirm it, and apply it in a worker."""
+        if not self.model.rows or self.running:
+            return
+        options = self.ask_sort_options()
+        if options is None:
+            return
+        destination, mode, min_confidence = options
+        try:
+            plan = plan_sort(self.model.rows, destination, mode, min_confidence)
+        except ValueError as error:
+            QMessageBox.warning(self, "Sort into folders", str(error))
+            return
+        if not plan:
+            self.rate_label.setText("Nothing to sort: every classified file is already in place.")
+            return
+        if not self.confirm_plan(plan, destination):
+            return
+        self.rate_label.setText(f"Sorting {len(plan)} files…")
+        self._sort_job = self.controller.run_job(
+            "batch-sort",
+            tasks.sort_files,
+            plan,
+            on_returned=self._sort_returned,
+            on_errored=self._sort_errored,
+            on_finished=self._sort_done,
+        )
+        self._update_buttons()
+
+    def _sort_errored(self, job: Job, error: BaseException) -> None:
+        self.rate_label.setText(describe_error(error, "sort the files"))
+
+    def _sort_done(self, job: Job) -> None:
+        self._update_buttons()
+
+    def _sort_returned(self, job: Job, report: SortReport) -> None:
+        self.last_report = report
+        failed = f"; {len(report.failed)} failed ({report.failed[0][1]})" if report.failed else ""
+        verb = {"copy": "Copied", "link": "Linked", "move": "Moved"}.get(
+            report.done[0].mode if report.done else "", "Sorted"
+        )
+        self.rate_label.setText(f"{verb} {len(report.done)} files into class folders{failed}.")
+        self.sort_finished.emit(report)
+
+    # ------------------------------------------------------------------ closing
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Closing the window stops its run (the rows are kept if it is shown again)."""
+        self.cancel()
+        super().closeEvent(event)
