@@ -12,12 +12,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from resnet_gui import __version__
+from resnet_gui import __version__, cli_training
 from resnet_gui.core.errors import ResNetGuiError
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
 EXIT_SOME_IMAGES_FAILED = 3
-COMMANDS = ("batch", "classify", "explain", "models", "weights")
+COMMANDS = ("batch", "classify", "evaluate", "explain", "finetune", "models", "weights")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--batch-size", type=int, default=8, help=argparse.SUPPRESS)
 
     _add_explain_parser(commands)
+    cli_training.add_parsers(commands)
     _add_batch_parser(commands)
 
     models = commands.add_parser("models", help="list the models and where their weights are")
@@ -532,6 +533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "weights": run_weights,
         "batch": run_batch,
         None: run_samples,
+        **cli_training.HANDLERS,
     }
     try:
         return handlers[args.command](args)

@@ -1,0 +1,540 @@
+"""``resnet-gui finetune`` and ``resnet-gui evaluate``: the command-line face of core.training.
+
+Wired into :mod:`resnet_gui.cli` with :func:`add_parsers` and :data:`HANDLERS`. Errors are
+:class:`~resnet_gui.core.errors.ResNetGuiError` (printed as one sentence by the CLI's main);
+progress goes to stderr, the epoch table and the results to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from resnet_gui.core.errors import ResNetGuiError
+
+__all__ = ["HANDLERS", "add_parsers", "run_evaluate", "run_finetune"]
+
+EXIT_CANCELLED = 130
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--model",
+        metavar="NAME[:WEIGHTS]|FILE",
+        help=f"{what}: a model of `resnet-gui models` or a weights file/bundle "
+        "(default: the app's default model)",
+    )
+    parser.add_argument("--weights", metavar="FILE", help="a local .pth/.pt/.safetensors weights file")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps")
+    parser.add_argument(
+        "--no-download", action="store_true", help="never download weights; fail if they are not cached"
+    )
+
+
+def add_parsers(commands: Any) -> None:
+    """Add the ``finetune`` and ``evaluate`` sub-commands to ``commands`` (argparse sub-parsers)."""
+    from resnet_gui.core.training import MODES
+
+    finetune = commands.add_parser(
+        "finetune",
+        help="train a model on your own labelled folders of images",
+        description="Fine-tune a ResNet on FOLDER: one sub-folder per class, or train/ and val/ "
+        "(and test/) folders that each hold the class sub-folders. The images are checked first "
+        "(unreadable files are left out; --clean also leaves out tiny images, duplicates and "
+        "validation images copied into train). The result is a .safetensors bundle that "
+        "`resnet-gui classify --model BUNDLE` uses directly. Ctrl-C stops after the current step; "
+        "run the same command with --resume to continue.",
+    )
+    finetune.add_argument("folder", help="the labelled image folder")
+    _add_model_arguments(finetune, "the model to start from")
+    finetune.add_argument(
+        "--mode",
+        choices=MODES,
+        help="head: train only a new classifier on cached features (fast, default); partial: also the "
+        "last stage; full: every layer (slow on a CPU)",
+    )
+    finetune.add_argument(
+        "--epochs", type=int, metavar="N", help="epochs (default: 40 head, 4 partial, 6 full)"
+    )
+    finetune.add_argument("--batch-size", type=int, metavar="N", help="images per step (default 32)")
+    finetune.add_argument("--lr", type=float, metavar="LR", help="learning rate of the classifier")
+    finetune.add_argument("--optimizer", choices=("sgd", "adamw"), help="default: sgd for head, else adamw")
+    finetune.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        metavar="F",
+        help="share of each class held out for validation when FOLDER has no val/ folder (default 0.2)",
+    )
+    finetune.add_argument(
+        "--seed", type=int, metavar="N", help="seed of the split and the training (default 0)"
+    )
+    finetune.add_argument(
+        "--patience", type=int, metavar="N", help="stop after N epochs without progress (0: never)"
+    )
+    finetune.add_argument("--label-smoothing", type=float, metavar="S", help="default 0.1")
+    finetune.add_argument(
+        "--views", type=int, metavar="N", help="augmented views per training image to cache (head/partial)"
+    )
+    finetune.add_argument(
+        "--probe-epochs", type=int, metavar="N", help="classifier-only epochs first (partial/full)"
+    )
+    finetune.add_argument("--color-jitter", type=float, metavar="J", help="colour jitter strength, e.g. 0.2")
+    finetune.add_argument(
+        "--no-feature-cache",
+        action="store_true",
+        help="recompute the frozen layers on freshly augmented images every epoch (much slower)",
+    )
+    finetune.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="keep computed features on disk here, to skip the extraction next time "
+        "(default for head mode: the app's data folder; partial-mode features are large, so only with this)",
+    )
+    finetune.add_argument(
+        "--no-disk-cache", action="store_true", help="keep computed features in memory only"
+    )
+    finetune.add_argument(
+        "--bf16", action="store_true", help="bf16 autocast on the CPU (only for CPUs with native bf16)"
+    )
+    finetune.add_argument(
+        "--out", metavar="BUNDLE", help="the .safetensors file to write (default: in the app's data folder)"
+    )
+    finetune.add_argument("--resume", action="store_true", help="continue the interrupted run of --out")
+    finetune.add_argument(
+        "--clean", action="store_true", help="leave out the files the health check suggests (see the report)"
+    )
+    finetune.add_argument(
+        "--check", action="store_true", help="only check the images and show the split, then stop"
+    )
+    finetune.add_argument(
+        "--save-on-cancel", action="store_true", help="on Ctrl-C, also save the best model so far"
+    )
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="accuracy, per-class precision/recall/F1 and confusion matrix on a labelled folder",
+        description="Score a model on FOLDER (one sub-folder per class, or train/val/test folders: then "
+        "the test split if present, else val). Class folders are matched to the model's class names.",
+    )
+    evaluate.add_argument("folder", help="the labelled image folder")
+    _add_model_arguments(evaluate, "the model to score (e.g. a fine-tuned bundle)")
+    evaluate.add_argument(
+        "--split",
+        metavar="NAME",
+        help="train, val or test: that sub-folder, or for a class folder that part of the split "
+        "recorded in the bundle",
+    )
+    evaluate.add_argument(
+        "--out-dir",
+        metavar="DIR",
+        help="write report.json, confusion_matrix.csv/.png and predictions.csv here",
+    )
+    evaluate.add_argument(
+        "--top-wrong", type=int, default=10, metavar="N", help="most confidently wrong images to list"
+    )
+    evaluate.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per batch")
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+# --- display ----------------------------------------------------------------------------------
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:
+        return "?"
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _bar(fraction: float, width: int = 24) -> str:
+    filled = max(0, min(width, round(fraction * width)))
+    return "#" * filled + "." * (width - filled)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:5.1f} %"
+
+
+class _Status:
+    """One progress line on stderr: redrawn in place on a terminal, a line every 30 s otherwise."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.shown_at = 0.0
+        self.next_line = time.monotonic() + 30.0
+        self.visible = False
+
+    def show(self, text: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.tty:
+            if force or now - self.shown_at >= 0.1:
+                print(f"\r\x1b[K{text}", end="", file=self.stream, flush=True)
+                self.shown_at, self.visible = now, True
+        elif force or now >= self.next_line:
+            print(text, file=self.stream, flush=True)
+            self.next_line = now + 30.0
+
+    def clear(self) -> None:
+        if self.tty and self.visible:
+            print("\r\x1b[K", end="", file=self.stream, flush=True)
+            self.visible = False
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels(say: Callable[[str], None]) -> Iterator[Callable[[], bool]]:
+    """A first Ctrl-C asks the run to stop cleanly (after the current step); a second one aborts."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag.is_set
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+        say("Stopping after the current step (Ctrl-C again to abort)…")
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# --- finetune ---------------------------------------------------------------------------------
+
+
+def _config_from_args(args: argparse.Namespace, base: Any | None):
+    """The run's settings: a resumed run's own, with whatever the command line sets explicitly."""
+    import dataclasses
+
+    from resnet_gui.core.training import TrainConfig
+
+    config = base if base is not None else TrainConfig(mode=args.mode or "head")
+    explicit = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "optimizer": args.optimizer,
+        "seed": args.seed,
+        "patience": args.patience,
+        "label_smoothing": args.label_smoothing,
+        "cached_views": args.views,
+        "probe_epochs": args.probe_epochs,
+        "color_jitter": args.color_jitter,
+    }
+    changes = {k: v for k, v in explicit.items() if v is not None}
+    if args.mode is not None:
+        changes["mode"] = args.mode
+    if args.no_feature_cache:
+        changes["cache_features"] = False
+    if args.bf16:
+        changes["bf16"] = True
+    changes["device"] = args.device
+    return dataclasses.replace(config, **changes)
+
+
+def _default_out(folder: Path, architecture: str, mode: str) -> Path:
+    from resnet_gui.core import paths
+
+    name = folder.resolve().name or "dataset"
+    return paths.data_dir() / "models" / f"{name}-{architecture}-{mode}.safetensors"
+
+
+def _print_health(report: Any, out: TextIO) -> None:
+    print(
+        f"Dataset: {report.root} ({'train/val folders' if report.layout == 'splits' else 'class folders'})",
+        file=out,
+    )
+    width = max(len(name) for name in report.classes)
+    splits = list(report.counts)
+    header = f"  {'class':<{width}}  " + "  ".join(f"{split:>6}" for split in splits)
+    print(header, file=out)
+    for name in report.classes:
+        print(
+            f"  {name:<{width}}  " + "  ".join(f"{report.counts[s].get(name, 0):>6}" for s in splits),
+            file=out,
+        )
+    for line in report.warnings():
+        print(f"  ! {line}", file=out)
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    """Check the folder, split it, train with a progress bar and an epoch table, save the bundle."""
+    from resnet_gui.core.download import terminal_progress
+    from resnet_gui.core.models import load_model
+    from resnet_gui.core.training import (
+        EpochMetrics,
+        FeatureCache,
+        Progress,
+        Split,
+        StepMetrics,
+        TrainResult,
+        iter_health,
+        make_split,
+        normalise_bundle_path,
+        read_checkpoint_info,
+        scan_dataset,
+        train,
+    )
+
+    out_stream = sys.stdout
+    status = _Status()
+    folder = Path(args.folder)
+    dataset = scan_dataset(folder)
+    report = None
+    for item in iter_health(dataset):
+        if isinstance(item, Progress):
+            status.show(f"Checking images  [{_bar(item.fraction)}] {item.done}/{item.total}")
+        else:
+            report = item
+    status.clear()
+    assert report is not None
+    _print_health(report, out_stream)
+
+    model_ref = args.weights or args.model
+    info = None
+    loaded = None
+    if args.resume:
+        if args.out:
+            info = read_checkpoint_info(args.out)
+            where = normalise_bundle_path(args.out)
+        else:  # the run wrote to the default place, which depends on the model's architecture
+            loaded = load_model(model_ref, progress=terminal_progress(), allow_download=not args.no_download)
+            where = _default_out(folder, loaded.architecture, args.mode or "head")
+            info = read_checkpoint_info(where)
+        if info is None:
+            raise ResNetGuiError(
+                f"There is no interrupted run to resume at '{where}' (give its --out and --mode)."
+            )
+        model_ref = model_ref or info.base_source or info.base_model
+        args.out = str(where)
+    config = _config_from_args(args, info.config if info else None)
+    if info is not None:
+        split = Split.from_dict(info.split, dataset.root)
+        missing = split.missing_files()
+        if missing:
+            raise ResNetGuiError(
+                f"{len(missing)} images of the interrupted run are gone, e.g. '{missing[0]}'."
+            )
+    else:
+        exclude = report.suggested_exclude() if args.clean else {i.path for i in report.unreadable}
+        split = make_split(dataset, val_fraction=args.val_fraction, seed=config.seed, exclude=exclude)
+        extra = len(report.suggested_exclude()) - len(exclude)
+        if extra > 0:
+            print(f"  (--clean would also leave out {extra} files the check flags)", file=out_stream)
+    method = "the train/val folders" if split.method == "folders" else f"stratified, seed {split.seed}"
+    print(
+        f"Split ({method}): {len(split.train)} train, {len(split.val)} val"
+        + (f", {len(split.test)} test" if split.test else "")
+        + (f"; {len(split.excluded)} left out" if split.excluded else ""),
+        file=out_stream,
+    )
+    if args.check:
+        return 0
+
+    if loaded is None:
+        loaded = load_model(model_ref, progress=terminal_progress(), allow_download=not args.no_download)
+    out = normalise_bundle_path(args.out or _default_out(folder, loaded.architecture, config.mode))
+    if not args.resume and read_checkpoint_info(out) is not None:
+        print(
+            f"Note: starting over; the checkpoint of an earlier run at {out} will be replaced.",
+            file=sys.stderr,
+        )
+    cache = None
+    if not args.no_disk_cache:
+        from resnet_gui.core import paths
+
+        directory = args.cache_dir or (
+            paths.data_dir() / "cache" / "features" if config.mode == "head" else None
+        )
+        cache = FeatureCache(directory) if directory else None
+    resolved = config.resolved()
+    print(
+        f"Fine-tuning {loaded.name} ({resolved.mode} mode, {resolved.optimizer}, lr {resolved.lr:g}, "
+        f"batch {resolved.batch_size}, up to {resolved.epochs} epochs"
+        + (f" after {resolved.probe_epochs} classifier-only epochs" if resolved.probe_epochs else "")
+        + f") into {out}",
+        file=out_stream,
+        flush=True,
+    )
+    result: TrainResult | None = None
+    table_started = False
+
+    def say(message: str) -> None:
+        status.clear()
+        print(message, file=sys.stderr, flush=True)
+
+    with _ctrl_c_cancels(say) as cancelled:
+        for event in train(
+            loaded,
+            split,
+            out,
+            config,
+            resume=args.resume,
+            cancel=cancelled,
+            feature_cache=cache,
+            save_on_cancel=args.save_on_cancel,
+            source=model_ref or "",
+        ):
+            if isinstance(event, Progress) and event.phase == "prepare":
+                status.show(event.message)
+            elif isinstance(event, Progress):
+                eta = f"  ETA {_duration(event.eta_seconds)}" if event.eta_seconds is not None else ""
+                rate = f"  {event.images_per_second:.1f} img/s" if event.done else ""
+                status.show(
+                    f"{event.phase:<24} [{_bar(event.fraction)}] {event.done}/{event.total}{rate}{eta}",
+                    force=event.done == event.total,
+                )
+            elif isinstance(event, StepMetrics):
+                status.show(
+                    f"{event.stage} epoch {event.epoch}/{event.epochs} [{_bar(event.step / event.steps)}] "
+                    f"loss {event.loss:.3f} acc {_percent(event.accuracy)} lr {event.lr:.1e} "
+                    f"{event.images_per_second:.0f} img/s  ETA {_duration(event.eta_seconds)}"
+                )
+            elif isinstance(event, EpochMetrics):
+                status.clear()
+                if not table_started:
+                    print(
+                        f"{'stage':<6} {'epoch':>7}  {'train loss':>10} {'train acc':>9}  "
+                        f"{'val loss':>8} {'val acc':>8}  {'lr':>7} {'time':>7} {'img/s':>7}",
+                        file=out_stream,
+                    )
+                    table_started = True
+                val_loss = "-" if event.val_loss is None else f"{event.val_loss:.4f}"
+                print(
+                    f"{event.stage:<6} {f'{event.epoch}/{event.epochs}':>7}  {event.train_loss:>10.4f} "
+                    f"{_percent(event.train_accuracy):>9}  {val_loss:>8} {_percent(event.val_accuracy):>8}  "
+                    f"{event.lr:>7.1e} {event.seconds:>6.1f}s {event.images_per_second:>7.0f}"
+                    + ("  *" if event.best else ""),
+                    file=out_stream,
+                    flush=True,
+                )
+            elif isinstance(event, TrainResult):
+                result = event
+    status.clear()
+    assert result is not None
+    return _summarise(result, out_stream)
+
+
+def _summarise(result: Any, out: TextIO) -> int:
+    if result.best_epoch is not None:
+        test = (
+            f", test accuracy {_percent(result.test_accuracy).strip()}"
+            if result.test_accuracy is not None
+            else ""
+        )
+        val = (
+            f"val accuracy {_percent(result.val_accuracy).strip()} (loss {result.val_loss:.4f})"
+            if result.val_loss is not None
+            else "no validation images"
+        )
+        print(f"Best: {result.best_stage} epoch {result.best_epoch}: {val}{test}", file=out)
+    print(
+        f"Time: {_duration(result.seconds)} (computing frozen features: {_duration(result.feature_seconds)})",
+        file=out,
+    )
+    if result.status == "stopped_early":
+        print("Stopped early: the validation loss stopped improving.", file=out)
+    if result.bundle is not None:
+        print(
+            f"Saved: {result.bundle} (settings and metrics: {result.bundle.with_suffix('.json')})", file=out
+        )
+        print(f"Use it: resnet-gui classify --model {result.bundle} PHOTO", file=out)
+    if result.status == "cancelled":
+        if result.checkpoint is not None:
+            print(
+                f"Interrupted. The last finished epoch is kept in {result.checkpoint}; "
+                "run the same command with --resume to continue.",
+                file=sys.stderr,
+            )
+        else:
+            print("Interrupted before the first epoch finished; nothing to resume.", file=sys.stderr)
+        return EXIT_CANCELLED
+    return 0
+
+
+# --- evaluate ---------------------------------------------------------------------------------
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Score a model on a folder; print the metrics and write the files of --out-dir."""
+    from resnet_gui.core.download import terminal_progress
+    from resnet_gui.core.models import load_model
+    from resnet_gui.core.training import EvaluationReport, Progress, iter_evaluate
+
+    if args.top_wrong < 0 or args.batch_size < 1:
+        raise ResNetGuiError("--top-wrong cannot be negative and --batch-size must be at least 1.")
+    loaded = load_model(
+        args.model,
+        weights_file=args.weights,
+        progress=terminal_progress(),
+        allow_download=not args.no_download,
+    )
+    status = _Status()
+    report: EvaluationReport | None = None
+    for item in iter_evaluate(
+        loaded,
+        args.folder,
+        split=args.split,
+        device=args.device,
+        batch_size=args.batch_size,
+        top_wrong=args.top_wrong,
+    ):
+        if isinstance(item, Progress):
+            eta = f"  ETA {_duration(item.eta_seconds)}" if item.eta_seconds is not None else ""
+            status.show(f"Evaluating [{_bar(item.fraction)}] {item.done}/{item.total}{eta}")
+        else:
+            report = item
+    status.clear()
+    assert report is not None
+    written = report.write(args.out_dir) if args.out_dir else {}
+    if args.json:
+        print(report.to_json())
+        return 0
+    out = sys.stdout
+    part = f" ({report.split} split)" if report.split else ""
+    print(
+        f"Model: {report.model} — {report.count} images of {report.folder}{part}, {report.seconds:.1f} s",
+        file=out,
+    )
+    print(f"Accuracy: {report.accuracy * 100:.2f} %   macro F1: {report.macro_f1:.3f}", file=out)
+    width = max(8, *(len(c) for c in report.columns))
+    print(f"  {'class':<{width}}  {'precision':>9} {'recall':>7} {'F1':>6} {'images':>7}", file=out)
+    for c in report.per_class:
+        print(
+            f"  {c.name:<{width}}  {c.precision:>9.3f} {c.recall:>7.3f} {c.f1:>6.3f} {c.support:>7}", file=out
+        )
+    if len(report.columns) <= 12:
+        print("Confusion matrix (rows: true class, columns: predicted):", file=out)
+        print(f"  {'':<{width}}  " + " ".join(f"{c[:8]:>8}" for c in report.columns), file=out)
+        for name, row in zip(report.classes, report.confusion.tolist(), strict=True):
+            print(f"  {name:<{width}}  " + " ".join(f"{v:>8}" for v in row), file=out)
+    if report.most_confident_wrong:
+        print("Most confidently wrong:", file=out)
+        for wrong in report.most_confident_wrong:
+            shown = f"{wrong.confidence * 100:5.1f} % {wrong.predicted_label} (is {wrong.true_label})"
+            print(f"  {shown}  {wrong.path}", file=out)
+    for issue in report.unreadable:
+        print(f"{issue.path}: cannot read: {issue.reason}", file=sys.stderr)
+    if written:
+        print("Wrote: " + ", ".join(str(p) for p in written.values()), file=out)
+    return 0
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "finetune": run_finetune,
+    "evaluate": run_evaluate,
+}

@@ -1,0 +1,86 @@
+"""Training views of an image, built from the model's own preprocessing.
+
+The centre view is exactly what inference feeds the model (``Preprocessing.prepare``), so the
+validation score measured here is the one ``resnet-gui classify``/``evaluate`` reproduce. The
+augmented views use the same resampling, channel order (BGR for the Keras model) and
+normalisation (``Preprocessing.to_array``), after a random resized crop, a horizontal flip and,
+optionally, a colour jitter.
+
+Randomness comes from a numpy generator seeded per (run seed, epoch, image), never from a global
+state, so a view is the same whichever thread builds it and whether or not the run was resumed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageEnhance
+
+from resnet_gui.core.images import load_image
+from resnet_gui.core.preprocessing import Preprocessing
+
+__all__ = ["Augmentation", "decode", "random_view", "view_rng"]
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """How augmented views are drawn. Scale is the crop's share of the image area."""
+
+    scale: tuple[float, float] = (0.25, 1.0)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    flip: bool = True
+    color_jitter: float = 0.0
+    """Brightness, contrast and saturation each scaled by a factor in [1 - j, 1 + j]; 0 is off."""
+
+
+def view_rng(seed: int, epoch: int, index: int, view: int = 0) -> np.random.Generator:
+    """The generator of one view of one image: independent of order and threads."""
+    return np.random.default_rng([seed & 0xFFFFFFFF, epoch, index, view])
+
+
+def decode(path, preprocessing: Preprocessing) -> Image.Image:
+    """Decode for training at no less than the resize size (JPEG draft decoding makes it fast)."""
+    return load_image(path, min_size=preprocessing.resize_size)
+
+
+def _crop_box(width: int, height: int, aug: Augmentation, rng: np.random.Generator) -> tuple[int, ...]:
+    """torchvision's RandomResizedCrop box, drawn from ``rng``."""
+    area = width * height
+    log_ratio = (math.log(aug.ratio[0]), math.log(aug.ratio[1]))
+    for _ in range(10):
+        target = area * rng.uniform(*aug.scale)
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = round(math.sqrt(target * aspect))
+        h = round(math.sqrt(target / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(rng.integers(0, height - h + 1))
+            left = int(rng.integers(0, width - w + 1))
+            return left, top, left + w, top + h
+    # Fallback: the largest central crop within the allowed ratios.
+    in_ratio = width / height
+    if in_ratio < aug.ratio[0]:
+        w, h = width, round(width / aug.ratio[0])
+    elif in_ratio > aug.ratio[1]:
+        h, w = height, round(height * aug.ratio[1])
+    else:
+        w, h = width, height
+    left, top = (width - w) // 2, (height - h) // 2
+    return left, top, left + w, top + h
+
+
+def random_view(
+    image: Image.Image, preprocessing: Preprocessing, aug: Augmentation, rng: np.random.Generator
+) -> np.ndarray:
+    """One augmented, normalised CHW float32 view of an RGB image."""
+    box = _crop_box(*image.size, aug, rng)
+    size = preprocessing.crop_size
+    view = image.resize((size, size), Image.Resampling[preprocessing.interpolation.upper()], box=box)
+    if aug.flip and rng.random() < 0.5:
+        view = view.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if aug.color_jitter > 0:
+        low, high = max(0.0, 1 - aug.color_jitter), 1 + aug.color_jitter
+        for enhancer in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+            view = enhancer(view).enhance(float(rng.uniform(low, high)))
+    return preprocessing.to_array(view)

@@ -1,0 +1,373 @@
+"""Score a model on a labelled folder: accuracy, per-class precision/recall/F1, confusion matrix.
+
+The folder's class names are matched to the model's categories (case and ``_``/space ignored),
+so a fine-tuned bundle and an ImageNet model whose classes cover the folder can both be scored.
+Predictions of a category that is not one of the folder's classes land in an ``(other)`` column.
+Images go through the engine's :class:`~resnet_gui.core.engine.Classifier` (its lock, its
+preprocessing), so the numbers are those the app's users get. The most confidently wrong images
+are listed: they are usually mislabelled files or the model's real blind spots.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resnet_gui.core.atomic import atomic_path, write_text_atomic
+from resnet_gui.core.engine import Classifier
+from resnet_gui.core.errors import ImageLoadError
+from resnet_gui.core.models import LoadedModel, load_model
+from resnet_gui.core.training.dataset import DatasetError, Sample, scan_dataset
+from resnet_gui.core.training.events import Cancelled, Progress
+from resnet_gui.core.training.features import bounded_map
+from resnet_gui.core.training.health import FileIssue
+from resnet_gui.core.training.split import Split
+
+__all__ = [
+    "ClassMetrics",
+    "EvaluationReport",
+    "WrongPrediction",
+    "compute_metrics",
+    "evaluate",
+    "iter_evaluate",
+]
+
+OTHER = "(other)"
+
+
+@dataclass(frozen=True)
+class ClassMetrics:
+    name: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class WrongPrediction:
+    path: Path
+    true_label: str
+    predicted_label: str
+    confidence: float
+    true_probability: float
+
+
+def compute_metrics(
+    true: Sequence[int], predicted: Sequence[int], classes: Sequence[str], columns: int | None = None
+) -> tuple[np.ndarray, list[ClassMetrics], float]:
+    """Confusion matrix (rows: true class, columns: predicted), per-class metrics and accuracy.
+
+    ``columns`` may exceed ``len(classes)`` (extra columns: predictions outside the folder's
+    classes). A class never predicted has precision 0; one with no images has recall 0.
+    """
+    rows = len(classes)
+    columns = rows if columns is None else columns
+    confusion = np.zeros((rows, columns), dtype=np.int64)
+    for t, p in zip(true, predicted, strict=True):
+        confusion[t, p] += 1
+    per_class = []
+    for index, name in enumerate(classes):
+        hits = int(confusion[index, index])
+        predicted_as = int(confusion[:, index].sum())
+        support = int(confusion[index].sum())
+        precision = hits / predicted_as if predicted_as else 0.0
+        recall = hits / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class.append(ClassMetrics(name, precision, recall, f1, support))
+    total = int(confusion.sum())
+    accuracy = float(np.trace(confusion[:, :rows])) / total if total else 0.0
+    return confusion, per_class, accuracy
+
+
+@dataclass
+class EvaluationReport:
+    """Everything :func:`evaluate` measured. Rows of ``confusion`` are ``classes``, columns ``columns``."""
+
+    model: str
+    folder: Path
+    classes: tuple[str, ...]
+    columns: tuple[str, ...]
+    confusion: np.ndarray
+    per_class: list[ClassMetrics]
+    accuracy: float
+    count: int
+    most_confident_wrong: list[WrongPrediction] = field(default_factory=list)
+    unreadable: list[FileIssue] = field(default_factory=list)
+    predictions: list[tuple[Path, str, str, float]] = field(default_factory=list, repr=False)
+    seconds: float = 0.0
+    split: str = ""
+    """The part of the folder scored: ``train``/``val``/``test``, or ``""`` for the whole folder."""
+
+    @property
+    def macro_f1(self) -> float:
+        return float(np.mean([c.f1 for c in self.per_class])) if self.per_class else 0.0
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.folder).as_posix()
+        except ValueError:
+            return str(path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "folder": str(self.folder),
+            "split": self.split,
+            "count": self.count,
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "per_class": [c.__dict__ for c in self.per_class],
+            "classes": list(self.classes),
+            "columns": list(self.columns),
+            "confusion_matrix": self.confusion.tolist(),
+            "most_confident_wrong": [
+                {
+                    "path": self._rel(w.path),
+                    "true": w.true_label,
+                    "predicted": w.predicted_label,
+                    "confidence": w.confidence,
+                    "true_probability": w.true_probability,
+                }
+                for w in self.most_confident_wrong
+            ],
+            "unreadable": [{"path": self._rel(i.path), "reason": i.reason} for i in self.unreadable],
+            "seconds": round(self.seconds, 2),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def confusion_csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["true \\ predicted", *self.columns])
+        for name, row in zip(self.classes, self.confusion.tolist(), strict=True):
+            writer.writerow([name, *row])
+        return buffer.getvalue()
+
+    def predictions_csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["path", "true", "predicted", "confidence", "correct"])
+        for path, true, predicted, confidence in self.predictions:
+            writer.writerow([self._rel(path), true, predicted, f"{confidence:.6f}", int(true == predicted)])
+        return buffer.getvalue()
+
+    def figure(self):
+        """The confusion matrix as a heat map (a matplotlib Figure; no pyplot, no display needed).
+
+        Colours are the share of each true class (row), so a small class's errors show as much as
+        a large one's; cells show the counts.
+        """
+        from matplotlib.figure import Figure
+
+        rows, cols = self.confusion.shape
+        size = max(3.5, 0.55 * max(rows, cols) + 2.0)
+        figure = Figure(figsize=(size + 1.0, size), dpi=100, layout="constrained")
+        axes = figure.add_subplot()
+        totals = self.confusion.sum(axis=1, keepdims=True)
+        shares = np.divide(self.confusion, totals, out=np.zeros(self.confusion.shape), where=totals > 0)
+        image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+        figure.colorbar(image, ax=axes, label="share of the true class")
+        axes.set_xticks(range(cols), labels=list(self.columns), rotation=45, ha="right")
+        axes.set_yticks(range(rows), labels=list(self.classes))
+        axes.set_xlabel("predicted")
+        axes.set_ylabel("true")
+        axes.set_title(f"accuracy {self.accuracy * 100:.1f} % ({self.count} images)")
+        if rows * cols <= 900:
+            for r in range(rows):
+                for c in range(cols):
+                    colour = "white" if shares[r, c] > 0.5 else "black"
+                    axes.text(c, r, str(self.confusion[r, c]), ha="center", va="center", color=colour)
+        return figure
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write report.json, confusion_matrix.csv/.png and predictions.csv; return their paths."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "report": out_dir / "report.json",
+            "confusion_csv": out_dir / "confusion_matrix.csv",
+            "confusion_png": out_dir / "confusion_matrix.png",
+            "predictions": out_dir / "predictions.csv",
+        }
+        write_text_atomic(paths["report"], self.to_json() + "\n")
+        write_text_atomic(paths["confusion_csv"], self.confusion_csv())
+        write_text_atomic(paths["predictions"], self.predictions_csv())
+        with atomic_path(paths["confusion_png"]) as tmp:
+            self.figure().savefig(tmp, format="png")
+        return paths
+
+
+def _normal(name: str) -> str:
+    return name.strip().lower().replace("_", " ")
+
+
+def _column_map(classes: Sequence[str], categories: Sequence[str]) -> tuple[dict[int, int], tuple[str, ...]]:
+    """Model category index -> confusion column, and the column names."""
+    by_name = {_normal(name): index for index, name in enumerate(categories)}
+    unknown = [name for name in classes if _normal(name) not in by_name]
+    if unknown:
+        shown = ", ".join(list(categories)[:20]) + (", …" if len(categories) > 20 else "")
+        raise DatasetError(
+            f"The folder's classes {', '.join(unknown)} are not classes of the model ({shown}). "
+            "Evaluate a model trained on these classes, or name the folders after its classes."
+        )
+    mapping = {by_name[_normal(name)]: column for column, name in enumerate(classes)}
+    extra = len(categories) > len(classes)
+    return mapping, tuple(classes) + ((OTHER,) if extra else ())
+
+
+def _select_samples(
+    folder: Path, split: str | None, loaded: LoadedModel
+) -> tuple[list[Sample], tuple[str, ...], str]:
+    """The images to score, the class names, and which split they are."""
+    dataset = scan_dataset(folder)
+    if dataset.layout == "splits":
+        wanted = split or ("test" if "test" in dataset.splits else "val")
+        samples = dataset.of_split(wanted)
+        if not samples:
+            raise DatasetError(f"'{folder}' has no {wanted} images to evaluate.")
+        return samples, dataset.classes, wanted
+    if split in (None, "", "all"):
+        return list(dataset.samples), dataset.classes, ""
+    stored = loaded.metadata.get("split")
+    if not stored:
+        raise DatasetError(
+            f"'{folder}' has no {split}/ folder, and the model records no split to take '{split}' from."
+        )
+    recorded = Split.from_dict(json.loads(stored), dataset.root)
+    samples = list(getattr(recorded, split, ()))
+    if not samples:
+        raise DatasetError(f"The model's recorded split has no {split} images.")
+    missing = [s.path for s in samples if not s.path.is_file()]
+    if missing:
+        raise DatasetError(f"{len(missing)} images of the recorded split are missing, e.g. '{missing[0]}'.")
+    return samples, recorded.classes, split
+
+
+def iter_evaluate(
+    model: str | Path | LoadedModel | Classifier | None,
+    folder: str | Path,
+    *,
+    split: str | None = None,
+    device: str = "auto",
+    batch_size: int = 32,
+    workers: int = 2,
+    top_wrong: int = 10,
+    cancel: Callable[[], bool] | None = None,
+    allow_download: bool = True,
+) -> Iterator[Progress | EvaluationReport]:
+    """Evaluate, yielding :class:`Progress` per batch and the :class:`EvaluationReport` last.
+
+    ``model``: a name or file for :func:`load_model`, a :class:`LoadedModel`, or a
+    :class:`Classifier` already in use (the app's: its lock then guards every forward pass here).
+
+    ``split``: which part of ``folder`` to score: for a train/val/test folder the named sub-folder
+    (default: test if present, else val); for a class folder everything, or ``val``/``train``/
+    ``test`` of the split recorded in a fine-tuned bundle.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    began = time.perf_counter()
+    folder = Path(folder)
+    if isinstance(model, Classifier):
+        classifier, loaded = model, model.loaded
+    else:
+        loaded = (
+            model
+            if isinstance(model, LoadedModel)
+            else load_model(None if model is None else str(model), allow_download=allow_download)
+        )
+        classifier = None
+    samples, classes, scored_split = _select_samples(folder, split, loaded)
+    mapping, columns = _column_map(classes, loaded.categories)
+    if classifier is None:
+        classifier = Classifier(loaded, device=device)
+    other = len(columns) - 1
+    category_of = {column: index for index, column in mapping.items()}  # folder class -> model output
+    true: list[int] = []
+    predicted: list[int] = []
+    outcomes: list[tuple[Sample, int, float, float]] = []
+    unreadable: list[FileIssue] = []
+    progress = Progress("evaluate", 0, len(samples))
+
+    def job(sample: Sample):
+        try:
+            return classifier.preprocessing.prepare(classifier.load(sample.path))
+        except ImageLoadError as err:
+            return FileIssue(sample.path, err.reason)
+
+    executor = ThreadPoolExecutor(max_workers=workers) if workers > 0 else None
+    try:
+        prepared = bounded_map(job, samples, executor, ahead=2 * batch_size)
+        for start in range(0, len(samples), batch_size):
+            chunk = samples[start : start + batch_size]
+            arrays = []
+            kept = []
+            for sample in chunk:
+                item = next(prepared)
+                if isinstance(item, FileIssue):
+                    unreadable.append(item)
+                else:
+                    arrays.append(item)
+                    kept.append(sample)
+            if cancel is not None and cancel():
+                raise Cancelled("The evaluation was cancelled.")
+            if arrays:
+                probabilities = classifier.probabilities(np.stack(arrays))
+                for sample, row in zip(kept, probabilities, strict=True):
+                    best = int(row.argmax())
+                    column = mapping.get(best, other)
+                    true_index = category_of[sample.label]
+                    true.append(sample.label)
+                    predicted.append(column)
+                    outcomes.append((sample, column, float(row[best]), float(row[true_index])))
+            progress = progress.advanced(start + len(chunk))
+            yield progress
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+    if not true:
+        raise DatasetError(f"No image of '{folder}' could be read.")
+    confusion, per_class, accuracy = compute_metrics(true, predicted, classes, len(columns))
+    wrong = sorted((o for o in outcomes if o[1] != o[0].label), key=lambda o: (-o[2], str(o[0].path)))[
+        :top_wrong
+    ]
+    yield EvaluationReport(
+        model=loaded.name,
+        folder=folder,
+        classes=tuple(classes),
+        columns=columns,
+        confusion=confusion,
+        per_class=per_class,
+        accuracy=accuracy,
+        count=len(true),
+        most_confident_wrong=[
+            WrongPrediction(s.path, classes[s.label], columns[c], conf, p_true)
+            for s, c, conf, p_true in wrong
+        ],
+        unreadable=unreadable,
+        predictions=[(s.path, classes[s.label], columns[c], conf) for s, c, conf, _ in outcomes],
+        seconds=time.perf_counter() - began,
+        split=scored_split,
+    )
+
+
+def evaluate(
+    model: str | Path | LoadedModel | Classifier | None, folder: str | Path, **options: Any
+) -> EvaluationReport:
+    """:func:`iter_evaluate` run to the end: the report."""
+    for item in iter_evaluate(model, folder, **options):
+        if isinstance(item, EvaluationReport):
+            return item
+    raise AssertionError("iter_evaluate ended without a report")

@@ -1,0 +1,64 @@
+"""What the training steps report while they run: plain, immutable data.
+
+The generators of this package (health check, feature extraction, training, evaluation) yield
+these objects, so a CLI draws a progress bar from them and a Qt wizard forwards them as signals
+without either knowing how the work is done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+from resnet_gui.core.errors import ResNetGuiError
+
+__all__ = ["Cancelled", "Progress", "TrainingError"]
+
+
+class TrainingError(ResNetGuiError):
+    """A training or evaluation run cannot go on (bad settings, a checkpoint that does not match…)."""
+
+    exit_code = 1
+
+
+class Cancelled(ResNetGuiError):
+    """The user cancelled a step that has nothing useful to keep (a health check, an evaluation)."""
+
+    exit_code = 130
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Progress of a phase measured in images: ``health``, ``features``, ``evaluate``…"""
+
+    phase: str
+    done: int
+    total: int
+    message: str = ""
+    started: float = field(default_factory=time.perf_counter, repr=False, compare=False)
+    elapsed: float = 0.0
+
+    @property
+    def images_per_second(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the rate so far (``None`` before the first image)."""
+        if self.done <= 0 or self.elapsed <= 0:
+            return None
+        return (self.total - self.done) * self.elapsed / self.done
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+    def advanced(self, done: int, message: str | None = None) -> Progress:
+        """The same phase with ``done`` images done, timed from when it started."""
+        return dataclasses.replace(
+            self,
+            done=done,
+            elapsed=time.perf_counter() - self.started,
+            message=self.message if message is None else message,
+        )
