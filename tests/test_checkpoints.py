@@ -216,3 +216,20 @@ def test_file_without_tensors_is_rejected(tmp_path: Path) -> None:
     torch.save({"epoch": 3}, path)
     with pytest.raises(WeightsError, match="no tensors"):
         read_weights_file(path)
+
+
+def test_written_weights_get_ordinary_file_permissions(tmp_path) -> None:
+    """Files are not left private (0600) by the temporary file they were written through."""
+    import os
+
+    import torch
+
+    from resnet_gui.core.checkpoints import write_weights_file
+
+    umask = os.umask(0o022)
+    try:
+        target = tmp_path / "w.safetensors"
+        write_weights_file(target, {"x": torch.zeros(2)}, {"a": "b"})
+    finally:
+        os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o644

@@ -21,12 +21,13 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent)
     os.close(fd)
     tmp_path = Path(tmp_name)
-    # mkstemp creates 0600; give the final file the permissions a plain open() would.
+    # mkstemp creates 0600; give the final file the permissions a plain open() would. Done again
+    # after the caller's write, since some writers (safetensors) re-create the file.
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, destination)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
