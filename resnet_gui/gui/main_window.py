@@ -139,6 +139,7 @@ class MainWindow(QMainWindow):
         self._download_dialog: QProgressDialog | None = None
         self._closing = False
         self.batch_view: BatchView | None = None
+        self.finetune_wizard = None  # FinetuneWizard, made on first use (it needs torch)
         self._explain_on_open: tuple[Path, int | None] | None = None
 
         controller = self.controller
@@ -208,6 +209,12 @@ class MainWindow(QMainWindow):
         self.choose_weights_action = self._action(
             "Use a &Weights File…", self.choose_weights_file, tip="Load a .pth, .pt or .safetensors file"
         )
+        self.finetune_action = self._action(
+            "&Fine-Tune on Your Photos…",
+            self.open_finetune,
+            "Ctrl+T",
+            "Teach the model your own classes from a folder with one sub-folder per class",
+        )
         self.import_keras_action = self._action(
             "&Import Keras ResNet-50…",
             self.import_keras_dialog,
@@ -256,6 +263,8 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.next_action)
 
         model_menu = bar.addMenu("&Model")
+        model_menu.addAction(self.finetune_action)
+        model_menu.addSeparator()
         model_menu.addAction(self.choose_weights_action)
         model_menu.addAction(self.import_keras_action)
 
@@ -791,6 +800,32 @@ class MainWindow(QMainWindow):
         if self.controller.export_png(path) is not None:
             self.settings.last_folder = str(Path(path).parent)
 
+    def open_finetune(self):
+        """Show the fine-tuning wizard: the one running, or a new one."""
+        from resnet_gui.gui.finetune_wizard import FinetuneWizard
+
+        wizard = self.finetune_wizard
+        if wizard is None or not wizard.isVisible():
+            engine = self.controller.engine
+            wizard = FinetuneWizard(
+                self.controller,
+                self.settings,
+                devices=engine.devices if engine is not None else ("cpu",),
+                parent=self,
+            )
+            wizard.setWindowModality(Qt.WindowModality.NonModal)
+            wizard.use_model.connect(self.use_finetuned_model)
+            self.finetune_wizard = wizard
+        wizard.show()
+        wizard.raise_()
+        wizard.activateWindow()
+        return wizard
+
+    def use_finetuned_model(self, bundle: Path) -> None:
+        """Make a fine-tuned bundle the classifier's model (the wizard's "use this model now")."""
+        self.message_bar.clear()
+        self.controller.load_model(weights_file=str(bundle))
+
     def choose_weights_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Choose a weights file", self._start_folder(), WEIGHTS_FILTER
@@ -886,6 +921,17 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Remember the window, then stop the jobs and wait for their threads before closing."""
+        wizard = self.finetune_wizard
+        if not self._closing and wizard is not None and wizard.running():
+            answer = QMessageBox.question(
+                self,
+                "Quit while training?",
+                "A model is still training. Quit anyway? The last finished epoch is kept, so the run "
+                "can be resumed from the command line with resnet-gui finetune --resume.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
         if not self._closing:
             self._closing = True
             self.settings.geometry = self.saveGeometry()

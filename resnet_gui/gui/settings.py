@@ -155,3 +155,30 @@ class AppSettings:
 
     def clear_recent(self) -> None:
         self._qsettings.setValue("recent_files", [])
+
+    # -- the fine-tuning wizard --------------------------------------------------------------
+
+    @property
+    def finetune_folder(self) -> str:
+        return self._str("finetune/folder")
+
+    @finetune_folder.setter
+    def finetune_folder(self, value: str) -> None:
+        self._qsettings.setValue("finetune/folder", value)
+
+    @property
+    def finetune_base(self) -> str:
+        return self._str("finetune/base")
+
+    @finetune_base.setter
+    def finetune_base(self, value: str) -> None:
+        self._qsettings.setValue("finetune/base", value)
+
+    @property
+    def finetune_mode(self) -> str:
+        mode = self._str("finetune/mode", "head")
+        return mode if mode in ("head", "partial", "full") else "head"
+
+    @finetune_mode.setter
+    def finetune_mode(self, value: str) -> None:
+        self._qsettings.setValue("finetune/mode", value)

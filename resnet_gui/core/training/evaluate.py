@@ -232,7 +232,11 @@ def _select_samples(
 ) -> tuple[list[Sample], tuple[str, ...], str]:
     """The images to score, the class names, and which split they are."""
     dataset = scan_dataset(folder)
-    if dataset.layout == "splits":
+    # A train/ folder whose val images were carved out by the run: the recorded split has them.
+    recorded_only = (
+        dataset.layout == "splits" and split not in (None, "", "all") and split not in dataset.splits
+    )
+    if dataset.layout == "splits" and not (recorded_only and loaded.metadata.get("split")):
         wanted = split or ("test" if "test" in dataset.splits else "val")
         samples = dataset.of_split(wanted)
         if not samples:
