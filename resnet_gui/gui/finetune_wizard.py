@@ -62,7 +62,7 @@ from resnet_gui.gui.charts import ConfusionMatrixView, CurveChart
 from resnet_gui.gui.controller import Controller, describe_error
 from resnet_gui.gui.data import ModelChoice, Picture
 from resnet_gui.gui.image_view import ImageView
-from resnet_gui.gui.qtutil import local_paths, to_qimage
+from resnet_gui.gui.qtutil import local_paths, muted, to_qimage
 from resnet_gui.gui.settings import AppSettings
 from resnet_gui.gui.workers import Job
 
@@ -302,7 +302,7 @@ class HealthPage(QWizardPage):
         buttons.addStretch(1)
         buttons.addWidget(self.leave_all)
         buttons.addWidget(self.keep_all)
-        flagged_box = QWidget()
+        self.flagged_box = flagged_box = QWidget()
         flagged_layout = QVBoxLayout(flagged_box)
         flagged_layout.setContentsMargins(0, 0, 0, 0)
         flagged_layout.addLayout(buttons)
@@ -491,8 +491,8 @@ class HealthPage(QWizardPage):
         tree.resizeColumnToContents(0)
         count = sum(len(items) for _, items in groups)
         self.flagged_label.setText(f"Flagged files ({count})" if count else "Flagged files: none")
-        for widget in (self.leave_all, self.keep_all):
-            widget.setEnabled(bool(count))
+        for widget in (self.leave_all, self.keep_all, self.flagged):
+            widget.setVisible(bool(count))
         tree.itemChanged.connect(self._item_changed)
 
     def _item_changed(self, item: QTreeWidgetItem, column: int) -> None:
@@ -597,7 +597,9 @@ class SettingsPage(QWizardPage):
             self.mode_buttons[mode] = button
             explanation = _wrapped(text)
             explanation.setIndent(24)
-            explanation.setEnabled(False)
+            palette = explanation.palette()
+            palette.setColor(explanation.foregroundRole(), muted(palette))
+            explanation.setPalette(palette)
             mode_box.addWidget(button)
             mode_box.addWidget(explanation)
             button.toggled.connect(self._mode_toggled)
@@ -616,6 +618,11 @@ class SettingsPage(QWizardPage):
             "The share of each class kept aside to measure the model on photos it never trained on."
         )
         self.val_fraction.valueChanged.connect(self._update_estimate)
+        self.val_folder_note = QLabel("the photos of the val/ folder")
+        self.val_folder_note.hide()
+        val_row = QHBoxLayout()
+        val_row.addWidget(self.val_fraction, 1)
+        val_row.addWidget(self.val_folder_note, 1)
         self.out_edit = QLineEdit()
         self.out_edit.textChanged.connect(self.completeChanged)
         out_browse = QPushButton("Change…")
@@ -676,7 +683,7 @@ class SettingsPage(QWizardPage):
         form.addRow("Start from", self.model_combo)
         form.addRow("How much learns", mode_box)
         form.addRow("Epochs (at most)", self.epochs)
-        form.addRow("Photos kept for validation", self.val_fraction)
+        form.addRow("Photos kept for validation", val_row)
         form.addRow("Save the model as", out_row)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -698,12 +705,8 @@ class SettingsPage(QWizardPage):
             self.mode_buttons[self.owner.settings.finetune_mode].setChecked(True)
         checked = self.owner.health_page.checked
         has_val_folder = checked is not None and any(s.split == "val" for s in checked.dataset.samples)
-        self.val_fraction.setEnabled(not has_val_folder)
-        self.val_fraction.setToolTip(
-            "The folder's val/ photos are used for validation."
-            if has_val_folder
-            else "The share of each class kept aside to measure the model on photos it never trained on."
-        )
+        self.val_fraction.setVisible(not has_val_folder)
+        self.val_folder_note.setVisible(has_val_folder)
         self._suggest_out()
         if self.base is None and self._job is None:
             self._model_picked()
@@ -1254,7 +1257,7 @@ class ResultsPage(QWizardPage):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.headline)
         left_layout.addWidget(_heading("Per class"))
-        left_layout.addWidget(self.per_class, 1)
+        left_layout.addWidget(self.per_class)
         left_layout.addWidget(_heading("Confusion matrix (rows: true class, columns: the model's answer)"))
         left_layout.addWidget(self.matrix, 2)
         right = QWidget()
@@ -1299,6 +1302,9 @@ class ResultsPage(QWizardPage):
                 if column:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 table.setItem(row, column, item)
+        table.resizeRowsToContents()
+        rows_height = sum(table.rowHeight(r) for r in range(table.rowCount()))
+        table.setMaximumHeight(table.horizontalHeader().height() + rows_height + 2 * table.frameWidth() + 2)
         self.matrix.set_matrix(report.confusion, list(report.classes), list(report.columns))
         off = report.confusion[:, : len(report.classes)].copy()
         np.fill_diagonal(off, 0)
@@ -1385,7 +1391,8 @@ class ResultsPage(QWizardPage):
         )
         self.preview_label.setText(
             f"{explained.path.name}: the warm colours show the parts of the photo that made the model "
-            f"answer “{predicted_name}”."
+            f"answer “{predicted_name}”. The model sees the centre square of each photo; the rest is "
+            "greyed."
         )
 
     def _on_explain_error(self, job: Job, error: BaseException) -> None:

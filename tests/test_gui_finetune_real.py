@@ -1,0 +1,116 @@
+"""The fine-tuning wizard on real photos, as a user runs it: hymenoptera (ants vs bees) from ResNet-50.
+
+Acceptance through the GUI (the engine's own acceptance is in test_training_real.py): head mode
+reaches >= 93 % validation accuracy, the results page's matrix adds up to the 153 validation
+photos, and a mistake cell shows a photo with its Grad-CAM. Each page is saved as a screenshot
+in docs/screenshots/ (08 to 12) for the README and for looking at.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gui.helpers import WAIT_MS
+from PIL import Image
+from test_training_real import HYMENOPTERA
+
+from resnet_gui.gui.controller import Controller
+from resnet_gui.gui.finetune_wizard import (
+    PAGE_HEALTH,
+    PAGE_RESULTS,
+    PAGE_SAVE,
+    PAGE_SETTINGS,
+    PAGE_TRAINING,
+    BaseModelOption,
+    FinetuneWizard,
+)
+from resnet_gui.gui.settings import AppSettings
+
+REPO = Path(__file__).resolve().parent.parent
+SHOTS = REPO / "docs" / "screenshots"
+SIZE = (1080, 780)
+TRAIN_WAIT_MS = 600_000
+
+
+def shoot(qtbot, wizard: FinetuneWizard, name: str) -> None:
+    wizard.resize(*SIZE)
+    qtbot.wait(150)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / name
+    assert wizard.grab().save(str(path))
+    with Image.open(path) as image:
+        assert len(image.convert("RGB").getcolors(1 << 20) or []) > 50, "a blank screenshot"
+
+
+@pytest.mark.real_model
+def test_wizard_on_hymenoptera(qtbot, tmp_path: Path, real_keras_weights_path: Path) -> None:
+    from conftest import require_real
+
+    if not (HYMENOPTERA / "train").is_dir():
+        require_real(f"the hymenoptera data set is missing at {HYMENOPTERA}")
+    controller = Controller()
+    wizard = FinetuneWizard(
+        controller,
+        AppSettings(tmp_path / "settings.ini"),
+        base_models=[BaseModelOption(str(real_keras_weights_path), "ResNet-50 · Keras ImageNet (imported)")],
+    )
+    qtbot.addWidget(wizard)
+    wizard.resize(*SIZE)
+    wizard.show()
+    qtbot.waitExposed(wizard)
+    wizard.folder_page.path_edit.setText(str(HYMENOPTERA))
+    shoot(qtbot, wizard, "08-finetune-folder.png")
+
+    wizard.next()
+    assert wizard.currentId() == PAGE_HEALTH
+    health = wizard.health_page
+    qtbot.waitUntil(health.isComplete, timeout=TRAIN_WAIT_MS)
+    report = health.checked.report
+    assert report.counts == {"train": {"ants": 124, "bees": 121}, "val": {"ants": 70, "bees": 83}}
+    qtbot.waitUntil(
+        lambda: all(label.pixmap() is not None and not label.pixmap().isNull()
+                    for label in health._example_labels.values()),
+        timeout=WAIT_MS,
+    )  # fmt: skip
+    shoot(qtbot, wizard, "09-finetune-health.png")
+
+    wizard.next()
+    assert wizard.currentId() == PAGE_SETTINGS
+    settings = wizard.settings_page
+    qtbot.waitUntil(lambda: settings.base is not None, timeout=TRAIN_WAIT_MS)
+    assert settings.mode() == "head"
+    estimate = settings.last_estimate
+    assert estimate.setup_seconds > 0 and estimate.total_seconds < 30 * 60
+    settings.out_edit.setText(str(tmp_path / "hymenoptera-resnet50-head.safetensors"))
+    shoot(qtbot, wizard, "10-finetune-settings.png")
+
+    wizard.next()
+    assert wizard.currentId() == PAGE_TRAINING
+    training = wizard.training_page
+    qtbot.waitUntil(training.isComplete, timeout=TRAIN_WAIT_MS)
+    shoot(qtbot, wizard, "11-finetune-training.png")
+    result = training.result
+    evaluated = training.evaluated.report
+    print(
+        f"wizard head run: {result.seconds:.1f} s (estimate {estimate.total_seconds:.0f} s at most), "
+        f"val accuracy {evaluated.accuracy:.4f}"
+    )
+    assert evaluated.count == 153 and int(evaluated.confusion.sum()) == 153
+    assert evaluated.accuracy >= 0.93
+    assert abs(evaluated.accuracy - result.val_accuracy) < 1e-9  # the page scores what training kept
+
+    wizard.next()
+    assert wizard.currentId() == PAGE_RESULTS
+    results = wizard.results_page
+    # The page opens on the biggest mistake cell, with the most confident photo's Grad-CAM.
+    row, column = results.matrix.selected()
+    assert row != column and evaluated.confusion[row, column] > 0
+    qtbot.waitUntil(lambda: results.explained is not None, timeout=WAIT_MS)
+    assert results.explained.label == evaluated.columns[column]
+    shoot(qtbot, wizard, "12-finetune-results.png")
+
+    wizard.next()
+    assert wizard.currentId() == PAGE_SAVE
+    wizard.button(wizard.WizardButton.FinishButton).click()
+    controller.shutdown()
