@@ -6,7 +6,9 @@ On a subset of hymenoptera (real photos; the imported ResNet-50 when present):
   on fresh augmented views every epoch, partial on cached layer3 outputs, full), and of the
   one-off extraction of frozen features;
 * the per-epoch time of head mode with and without feature caching, and their ratio: the
-  cached run pays a one-off extraction before its first epoch, then each epoch costs almost nothing.
+  cached run pays a one-off extraction before its first epoch, then each epoch costs almost nothing;
+* how good the wizard's time estimate is: :func:`estimate_run` from :func:`measure_costs` (timed
+  once, before the runs) against each run's measured epoch time and wall time.
 
     .venv/bin/python benchmarks/finetune_speed.py [--train-images 64] [--val-images 32] [--epochs 4]
 """
@@ -31,6 +33,7 @@ from resnet_gui.core.training import (
     scan_dataset,
     train,
 )
+from resnet_gui.core.training.estimate import estimate_run, measure_costs
 
 
 def subset(split: Split, train_images: int, val_images: int) -> Split:
@@ -104,18 +107,23 @@ def main() -> None:
         f"model: {loaded.name}; {len(split.train)} train / {len(split.val)} val hymenoptera photos; "
         f"batch 32; torch threads {torch.get_num_threads()}"
     )
-    columns = ("wall", "extraction", "extract img/s", "epoch", "train img/s")
-    widths = (7, 11, 14, 9, 12)
+    began = time.perf_counter()
+    costs = measure_costs(loaded, [s.path for s in split.train[:: max(1, len(split.train) // 4)]][:4])
+    print(f"time estimate: costs measured in {time.perf_counter() - began:.1f} s: {costs}")
+    columns = ("wall", "extraction", "extract img/s", "epoch", "train img/s", "est. epoch", "est./wall")
+    widths = (7, 11, 14, 9, 12, 11, 10)
     print(f"{'run':<30} " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths, strict=True)))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for label, config in runs.items():
             r = results[label] = measure(loaded, split, config, Path(tmp))
+            estimate = estimate_run(costs, config, len(split.train), len(split.val))
             has_extraction = r["extract_seconds"] > 0
             extract_rate = f"{r['extract_images_per_s']:.1f}" if has_extraction else "-"
             print(
                 f"{label:<30} {r['wall']:>6.1f}s {r['extract_seconds']:>10.1f}s {extract_rate:>14} "
-                f"{r['later_epoch']:>8.3f}s {r['train_images_per_s']:>12.1f}",
+                f"{r['later_epoch']:>8.3f}s {r['train_images_per_s']:>12.1f} "
+                f"{estimate.epoch_seconds:>10.3f}s {estimate.total_seconds / r['wall']:>9.2f}x",
                 flush=True,
             )
     cached, fresh = results["head, cached features"], results["head, no cache (fresh views)"]
@@ -127,7 +135,9 @@ def main() -> None:
     )
     print(
         "(epoch: median over the epochs after the first, validation included; extraction: the frozen "
-        "part's outputs, computed before epoch 1; the no-cache run still caches the validation images)"
+        "part's outputs, computed before epoch 1; the no-cache run still caches the validation images; "
+        "est./wall: the wizard's estimate of the whole run over its measured wall time, which also "
+        "includes loading the model)"
     )
 
 

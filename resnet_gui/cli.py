@@ -11,27 +11,15 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from resnet_gui import __version__, cli_training
+from resnet_gui.cli_options import add_model_options
 from resnet_gui.core.errors import ResNetGuiError
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
 EXIT_SOME_IMAGES_FAILED = 3
 COMMANDS = ("batch", "classify", "evaluate", "explain", "finetune", "models", "weights")
-
-
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        metavar="NAME[:WEIGHTS]",
-        help="model from `resnet-gui models`, e.g. resnet50 or resnet50:IMAGENET1K_V1 "
-        "(default: ResNet-50 V2 if cached, else the imported Keras ResNet-50)",
-    )
-    parser.add_argument("--weights", metavar="FILE", help="a local .pth/.pt/.safetensors weights file")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps")
-    parser.add_argument(
-        "--no-download", action="store_true", help="never download weights; fail if they are not cached"
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     classify = commands.add_parser("classify", help="top-k predictions for image files")
     classify.add_argument("paths", nargs="+", metavar="PATH", help="image files")
-    _add_model_options(classify)
+    add_model_options(classify)
     classify.add_argument(
         "--top-k", type=int, default=5, metavar="K", help="how many classes to show (default 5)"
     )
@@ -74,20 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_explain_parser(commands) -> None:
-    from resnet_gui.core.explain import DEFAULT_METHOD, METHODS
-    from resnet_gui.core.explain.maps import COLORMAPS
+def _add_explain_parser(commands: Any) -> None:
+    """The ``explain`` command, from the torch-free catalog: building the parser must not import torch."""
+    from resnet_gui.core.explain.catalog import CATALOG, COLORMAPS, DEFAULT_METHOD
 
-    method_help = "; ".join(f"{key}: {info.description} ({info.cost})" for key, info in METHODS.items())
+    method_help = "; ".join(f"{key}: {entry.description} ({entry.cost})" for key, entry in CATALOG.items())
     explain = commands.add_parser(
         "explain",
         help="heat maps of why the model predicts a class (Grad-CAM, saliency, …)",
         description="Explain a prediction with a heat map over the photo. Methods — " + method_help,
     )
     explain.add_argument("image", help="an image file")
-    _add_model_options(explain)
+    add_model_options(explain)
     explain.add_argument(
-        "--method", default=DEFAULT_METHOD, choices=list(METHODS), help="default: %(default)s"
+        "--method", default=DEFAULT_METHOD, choices=list(CATALOG), help="default: %(default)s"
     )
     explain.add_argument(
         "--target",
@@ -126,7 +114,7 @@ def _add_explain_parser(commands) -> None:
     )
 
 
-def _add_batch_parser(commands) -> None:
+def _add_batch_parser(commands: Any) -> None:
     from resnet_gui.core.batch import FORMATS, SORT_MODES
 
     batch = commands.add_parser(
@@ -150,7 +138,7 @@ def _add_batch_parser(commands) -> None:
     batch.add_argument(
         "--top-k", type=int, default=5, metavar="K", help="classes recorded per image (default 5)"
     )
-    _add_model_options(batch)
+    add_model_options(batch)
     batch.add_argument(
         "--batch-size", type=int, default=16, metavar="N", help="images per forward pass (default 16)"
     )

@@ -17,31 +17,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from resnet_gui.cli_options import add_model_options
 from resnet_gui.core.errors import ResNetGuiError
 
 __all__ = ["HANDLERS", "add_parsers", "run_evaluate", "run_finetune"]
 
 EXIT_CANCELLED = 130
-
-
-def _add_model_arguments(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument(
-        "--model",
-        metavar="NAME[:WEIGHTS]|FILE",
-        help=f"{what}: a model of `resnet-gui models` or a weights file/bundle "
-        "(default: the app's default model)",
-    )
-    parser.add_argument("--weights", metavar="FILE", help="a local .pth/.pt/.safetensors weights file")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps")
-    parser.add_argument(
-        "--no-download", action="store_true", help="never download weights; fail if they are not cached"
-    )
+# core.training.MODES, copied because importing core.training imports torch, which would cost every
+# `resnet-gui --help` seconds; tests/test_cli_options.py checks that the two are the same.
+MODES = ("head", "partial", "full")
 
 
 def add_parsers(commands: Any) -> None:
     """Add the ``finetune`` and ``evaluate`` sub-commands to ``commands`` (argparse sub-parsers)."""
-    from resnet_gui.core.training import MODES
-
     finetune = commands.add_parser(
         "finetune",
         help="train a model on your own labelled folders of images",
@@ -53,7 +41,7 @@ def add_parsers(commands: Any) -> None:
         "run the same command with --resume to continue.",
     )
     finetune.add_argument("folder", help="the labelled image folder")
-    _add_model_arguments(finetune, "the model to start from")
+    add_model_options(finetune, "the model to start from")
     finetune.add_argument(
         "--mode",
         choices=MODES,
@@ -125,7 +113,7 @@ def add_parsers(commands: Any) -> None:
         "the test split if present, else val). Class folders are matched to the model's class names.",
     )
     evaluate.add_argument("folder", help="the labelled image folder")
-    _add_model_arguments(evaluate, "the model to score (e.g. a fine-tuned bundle)")
+    add_model_options(evaluate, "the model to score (e.g. a fine-tuned bundle)")
     evaluate.add_argument(
         "--split",
         metavar="NAME",

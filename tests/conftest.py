@@ -10,6 +10,7 @@ Where it is missing they skip with the reason, except when ``RESNET_GUI_REQUIRE_
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -64,6 +65,18 @@ def real_resnet50(real_keras_weights_path: Path):
     return load_model("resnet50_v1", weights_file=real_keras_weights_path)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for a module's tests: the tiny models run faster on one, much faster on a
+    machine shared by other jobs. Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture()
 def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the app's data folder and torch's cache at empty temporary folders."""
@@ -113,6 +126,15 @@ def tiny_model(tiny_weights_file: Path):
     from resnet_gui.core.models import load_model
 
     return load_model(weights_file=tiny_weights_file)
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(tiny_weights_file: Path):
+    """The tiny model on the CPU, once per module (loading it per test costs more than most tests)."""
+    from resnet_gui.core.engine import Classifier
+    from resnet_gui.core.models import load_model
+
+    return Classifier(load_model(weights_file=tiny_weights_file), device="cpu")
 
 
 @pytest.fixture()

@@ -33,17 +33,7 @@ from resnet_gui.core.preprocessing import Preprocessing
 
 NON_UTF8_NAME = b"caf\xe9-latin1.jpg"
 BOMB_LIMIT = 20_000  # pixels; every good image of the corpus is smaller
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The tiny models run faster on one thread, much faster on a machine shared by other jobs."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- the corpus ----------------------------------------------------------------------------------
@@ -148,14 +138,6 @@ def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_bomb_limit: in
     deny_reading(monkeypatch, unreadable)
     yield folder, expected
     unreadable.chmod(0o644)
-
-
-@pytest.fixture(scope="module")
-def tiny_classifier(tiny_weights_file: Path) -> Classifier:
-    """One tiny classifier per module (loading it per test costs more than most tests)."""
-    from resnet_gui.core.models import load_model
-
-    return Classifier(load_model(weights_file=tiny_weights_file), device="cpu")
 
 
 def relative_name(path: Path, folder: Path) -> str:

@@ -14,16 +14,7 @@ from resnet_gui.cli import EXIT_SOME_IMAGES_FAILED, build_parser, main
 from resnet_gui.core.batch import FORMATS, BatchOutputError, read_rows
 from resnet_gui.core.batch import pipeline as pipeline_module
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The tiny models run faster on one thread, much faster on a machine shared by other jobs."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def batch(*args: str | Path, weights: Path) -> int:

@@ -21,28 +21,10 @@ from resnet_gui.core.batch import (
     open_writer,
     read_rows,
 )
-from resnet_gui.core.engine import Classifier, Prediction
+from resnet_gui.core.engine import Prediction
 
 ALL_FORMATS = list(FORMATS)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The tiny models run faster on one thread, much faster on a machine shared by other jobs."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def tiny_classifier(tiny_weights_file: Path) -> Classifier:
-    """One tiny classifier per module (loading it per test costs more than most tests)."""
-    from resnet_gui.core.models import load_model
-
-    return Classifier(load_model(weights_file=tiny_weights_file), device="cpu")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def synthetic_rows() -> list[BatchRow]:

@@ -13,12 +13,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from resnet_gui.core.explain.catalog import COLORMAPS, DEFAULT_METHOD  # torch-free
+
 SETTINGS_ENV = "RESNET_GUI_SETTINGS"
 MAX_RECENT = 10
 
 DEFAULT_TOP_K = 5
-DEFAULT_METHOD = "gradcam"  # the same default as core's explain registry (not imported: it needs torch)
-DEFAULT_COLORMAP = "turbo"
+DEFAULT_COLORMAP = COLORMAPS[0]
 DEFAULT_OPACITY = 0.5
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from resnet_gui.core.atomic import atomic_path
+from resnet_gui.core.explain.catalog import COLORMAPS
 from resnet_gui.core.preprocessing import Preprocessing
 
 __all__ = [
@@ -53,9 +54,6 @@ __all__ = [
     "save_png",
     "side_by_side",
 ]
-
-#: The colormaps offered to the user, default first. All are matplotlib colormap names.
-COLORMAPS: tuple[str, ...] = ("turbo", "jet", "viridis", "inferno")
 
 #: How the model input was made from the photo: ``crop`` = the weights' own resize + centre
 #: crop (what classification uses), ``whole`` = the whole photo resized to the input size.

@@ -1,6 +1,8 @@
 """The explanation methods, their registry, and :func:`explain`, the one entry point.
 
-``METHODS`` is the single table the CLI choices, the GUI menus and the parametrised tests read.
+``METHODS`` is the table the GUI menus and the parametrised tests read. Its keys, order, names,
+descriptions and costs come from the torch-free :mod:`~resnet_gui.core.explain.catalog`, which the
+CLI's parser reads instead (so that ``--help`` does not import torch).
 Each method is a small :class:`~resnet_gui.core.explain.base.ExplanationMethod` subclass; what
 they have in common (inputs, lock, hooks, targets, progress, results) lives in ``base.py``.
 
@@ -22,7 +24,7 @@ import math
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -41,6 +43,7 @@ from resnet_gui.core.explain.base import (
     reduce_channels,
     registered_hooks,
 )
+from resnet_gui.core.explain.catalog import CATALOG, DEFAULT_METHOD
 from resnet_gui.core.explain.targets import TargetSpec
 
 if TYPE_CHECKING:
@@ -232,6 +235,15 @@ def _per_target(
 
 # -- the methods --------------------------------------------------------------------------------
 
+_Method = TypeVar("_Method", bound=type[ExplanationMethod])
+
+
+def _catalogued(method: _Method) -> _Method:
+    """Give a method class its user-facing texts from the catalog, their one copy (KeyError if absent)."""
+    entry = CATALOG[method.key]
+    method.display_name, method.description, method.cost = entry.display_name, entry.description, entry.cost
+    return method
+
 
 class _LayerCAM(ExplanationMethod):
     """Grad-CAM family: the layer's channels weighted by a function of their gradients."""
@@ -255,6 +267,7 @@ class _LayerCAM(ExplanationMethod):
         """(A, dS/dA), both (1, C, h, w) -> channel weights (1, C)."""
 
 
+@_catalogued
 class GradCAM(_LayerCAM):
     """Grad-CAM: the Grad-CAM layer's channels weighted by their spatially averaged gradients.
 
@@ -265,9 +278,6 @@ class GradCAM(_LayerCAM):
     """
 
     key = "gradcam"
-    display_name = "Grad-CAM"
-    description = "Which regions the last convolutional layer found for this class (coarse, fast)."
-    cost = "fast"
     citation = "Selvaraju et al., ICCV 2017, arXiv:1610.02391"
 
     @staticmethod
@@ -275,6 +285,7 @@ class GradCAM(_LayerCAM):
         return gradient.mean(dim=(2, 3))
 
 
+@_catalogued
 class GradCAMPlusPlus(_LayerCAM):
     """Grad-CAM++: per-position weights so that several instances of a class all show up.
 
@@ -289,9 +300,6 @@ class GradCAMPlusPlus(_LayerCAM):
     """
 
     key = "gradcam++"
-    display_name = "Grad-CAM++"
-    description = "Like Grad-CAM, but better at showing every instance of the class (fast)."
-    cost = "fast"
     citation = "Chattopadhay et al., WACV 2018, arXiv:1710.11063"
 
     @staticmethod
@@ -303,6 +311,7 @@ class GradCAMPlusPlus(_LayerCAM):
         return (alpha * gradient.clamp_min(0)).sum(dim=(2, 3))
 
 
+@_catalogued
 class Saliency(ExplanationMethod):
     """Saliency: how strongly each pixel's value moves the class score.
 
@@ -313,9 +322,6 @@ class Saliency(ExplanationMethod):
     """
 
     key = "saliency"
-    display_name = "Saliency (gradients)"
-    description = "Pixels whose change would change the score most (sharp but noisy, fast)."
-    cost = "fast"
     citation = "Simonyan et al., ICLR 2014 workshop, arXiv:1312.6034"
 
     def _forward(self, context: AttributionContext, inputs: torch.Tensor) -> torch.Tensor:
@@ -331,6 +337,7 @@ class Saliency(ExplanationMethod):
         return reduce_channels(gradients, "abs_max")
 
 
+@_catalogued
 class GuidedGradCAM(ExplanationMethod):
     """Guided Grad-CAM: guided backpropagation x the upsampled Grad-CAM map, pixel by pixel.
 
@@ -346,9 +353,6 @@ class GuidedGradCAM(ExplanationMethod):
     """
 
     key = "guided_gradcam"
-    display_name = "Guided Grad-CAM"
-    description = "Fine edges and textures inside the Grad-CAM regions (fast)."
-    cost = "fast"
     citation = "Selvaraju et al., ICCV 2017, arXiv:1610.02391"
 
     def _forward(self, context: AttributionContext, inputs: torch.Tensor) -> torch.Tensor:
@@ -376,6 +380,7 @@ class GuidedGradCAM(ExplanationMethod):
         return reduce_channels(guided * cams[:, None], "abs_max")
 
 
+@_catalogued
 class IntegratedGradients(ExplanationMethod):
     """Integrated gradients: gradients averaged along the path from a baseline image to the input.
 
@@ -390,9 +395,6 @@ class IntegratedGradients(ExplanationMethod):
     """
 
     key = "integrated_gradients"
-    display_name = "Integrated Gradients"
-    description = "Each pixel's share of the score, compared with a black image (slow)."
-    cost = "slow"
     citation = "Sundararajan et al., ICML 2017, arXiv:1703.01365"
     parameters = (
         Parameter("n_steps", 32, "points on the path from the baseline (more: more exact, slower)", 2, 1024),
@@ -417,6 +419,7 @@ class IntegratedGradients(ExplanationMethod):
         return reduce_channels(_per_target(context, targets, one), "abs_sum")
 
 
+@_catalogued
 class SmoothGrad(ExplanationMethod):
     """SmoothGrad: saliency averaged over noisy copies of the input, which removes gradient noise.
 
@@ -431,9 +434,6 @@ class SmoothGrad(ExplanationMethod):
     """
 
     key = "smoothgrad"
-    display_name = "SmoothGrad"
-    description = "Saliency averaged over noisy copies of the photo: cleaner pixel detail (slow)."
-    cost = "slow"
     citation = "Smilkov et al., 2017, arXiv:1706.03825"
     parameters = (
         Parameter("nt_samples", 24, "noisy copies to average", 1, 1024),
@@ -467,6 +467,7 @@ class SmoothGrad(ExplanationMethod):
         return reduce_channels(_per_target(context, targets, one), "abs_max")
 
 
+@_catalogued
 class Occlusion(ExplanationMethod):
     """Occlusion: how much the class score (logit) drops when a square of the image is hidden.
 
@@ -482,9 +483,6 @@ class Occlusion(ExplanationMethod):
     """
 
     key = "occlusion"
-    display_name = "Occlusion"
-    description = "How much the score drops when each part of the photo is hidden (slow)."
-    cost = "slow"
     citation = "Zeiler and Fergus, ECCV 2014, arXiv:1311.2901"
     parameters = (
         Parameter("window", 32, "side of the hidden square, in input pixels", 1, 4096),
@@ -552,8 +550,8 @@ class MethodInfo:
         return self.cls(**params)
 
 
-METHODS: dict[str, MethodInfo] = {
-    method.key: MethodInfo.of(method)
+_IMPLEMENTATIONS: dict[str, type[ExplanationMethod]] = {
+    method.key: method
     for method in (
         GradCAM,
         GradCAMPlusPlus,
@@ -565,7 +563,8 @@ METHODS: dict[str, MethodInfo] = {
     )
 }
 
-DEFAULT_METHOD = "gradcam"
+# In the catalog's order; a catalog entry without an implementation fails here, at import.
+METHODS: dict[str, MethodInfo] = {key: MethodInfo.of(_IMPLEMENTATIONS[key]) for key in CATALOG}
 
 _ALIASES = {
     "grad_cam": "gradcam",
