@@ -100,7 +100,9 @@ def add_parsers(commands: Any) -> None:
         "--clean", action="store_true", help="leave out the files the health check suggests (see the report)"
     )
     finetune.add_argument(
-        "--check", action="store_true", help="only check the images and show the split, then stop"
+        "--check",
+        action="store_true",
+        help="only check the images, show the split and the time the run would take here, then stop",
     )
     finetune.add_argument(
         "--save-on-cancel", action="store_true", help="on Ctrl-C, also save the best model so far"
@@ -331,6 +333,14 @@ def run_finetune(args: argparse.Namespace) -> int:
         file=out_stream,
     )
     if args.check:
+        try:
+            if loaded is None:
+                loaded = load_model(
+                    model_ref, progress=terminal_progress(), allow_download=not args.no_download
+                )
+            _print_estimate(loaded, split, config, out_stream)
+        except ResNetGuiError as error:  # the data check stands without a model
+            print(f"(No time estimate: {error})", file=out_stream)
         return 0
 
     if loaded is None:
@@ -415,6 +425,21 @@ def run_finetune(args: argparse.Namespace) -> int:
     status.clear()
     assert result is not None
     return _summarise(result, out_stream)
+
+
+def _print_estimate(loaded: Any, split: Any, config: Any, out: TextIO) -> None:
+    """The wizard's estimate: training's pieces timed on this machine, scaled to this run."""
+    from resnet_gui.core.training.estimate import describe_seconds, estimate_run, measure_costs
+
+    samples = [s.path for s in split.train[:: max(1, len(split.train) // 4)]][:4]
+    costs = measure_costs(loaded, samples, device=config.device)
+    estimate = estimate_run(costs, config, len(split.train), len(split.val))
+    print(
+        f"Estimated on this {costs.device} for {estimate.mode} mode: one-off "
+        f"{describe_seconds(estimate.setup_seconds)}, then {describe_seconds(estimate.epoch_seconds)} per "
+        f"epoch; {describe_seconds(estimate.total_seconds)} for all {estimate.epochs} epochs at most.",
+        file=out,
+    )
 
 
 def _summarise(result: Any, out: TextIO) -> int:

@@ -76,12 +76,19 @@ def test_finetune_check_only_reports(tiny_weights_file: Path, data: Path, capsys
     (data / "train" / "square" / "copy.png").write_bytes(
         (data / "train" / "square" / "square000.png").read_bytes()
     )
-    assert run_cli(["finetune", str(data), "--check"]) == 0
+    model = ["--model", str(tiny_weights_file)]
+    assert run_cli(["finetune", str(data), "--check", *model]) == 0
     out = capsys.readouterr().out
     assert "1 files cannot be read" in out and "exact copies" in out
     assert "--clean would also leave out 1 files" in out
-    assert run_cli(["finetune", str(data), "--check", "--clean"]) == 0
-    assert "2 left out" in capsys.readouterr().out
+    assert "Estimated on this cpu for head mode: one-off" in out and "for all 40 epochs at most" in out
+    assert run_cli(["finetune", str(data), "--check", "--clean", "--mode", "full", *model]) == 0
+    out = capsys.readouterr().out
+    assert "2 left out" in out and "for full mode" in out
+    # Without a model the data check still stands, and says why there is no estimate.
+    missing = str(tiny_weights_file.parent / "missing.safetensors")
+    assert run_cli(["finetune", str(data), "--check", "--model", missing]) == 0
+    assert "(No time estimate:" in capsys.readouterr().out
 
 
 def test_finetune_interrupted_then_resumed(
