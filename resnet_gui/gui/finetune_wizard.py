@@ -134,16 +134,10 @@ def _percent(value: float | None) -> str:
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    """The app's one way of writing a duration (the batch window's), or a dash when unknown."""
+    from resnet_gui.core.batch import format_duration
+
+    return "–" if seconds is None or not math.isfinite(seconds) else format_duration(seconds)
 
 
 def _device_name(device: str) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -14,6 +17,27 @@ from resnet_gui.gui.main_window import MainWindow
 from resnet_gui.gui.settings import AppSettings
 
 WAIT_MS = 20_000
+
+
+@contextmanager
+def ui_ticks(interval_ms: int = 10) -> Iterator[list[float]]:
+    """Times of a fast UI-thread timer's ticks while the block runs: gaps in them are UI freezes."""
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    try:
+        yield ticks
+    finally:
+        timer.stop()
+
+
+def longest_gap(ticks: list[float], since: float = 0.0) -> float:
+    """The longest time between two ticks (after ``since``): how long the UI thread was blocked."""
+    times = [t for t in ticks if t >= since]
+    assert len(times) > 10, "the timer never ran"
+    return float(np.diff(times).max())
 
 
 def make_window(
