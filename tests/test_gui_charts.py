@@ -356,9 +356,11 @@ def test_empty_view(qtbot) -> None:
 
 
 def test_painting_keeps_none_alive(qtbot) -> None:
-    """PySide6 6.12.0 on Python < 3.12 drops references to None in void calls; painting must give them back.
+    """The Qt binding must not drop references to None (PySide6 6.12.0 on Python < 3.12 does).
 
-    (Without that, one paint of this matrix loses thousands and Python soon aborts.)
+    That binding loses one reference per void call (setPen, drawRect, update…): one paint of this
+    matrix loses thousands and Python soon aborts with "deallocating None". pyproject.toml excludes
+    it; this test fails if such a binding is installed anyway.
     """
     names = [f"c{i}" for i in range(21)]
     view = ConfusionMatrixView()

@@ -6,12 +6,9 @@ cheap), fed plain numbers and numpy arrays, and coloured from the palette so dar
 
 from __future__ import annotations
 
-import functools
 import math
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
@@ -42,40 +39,6 @@ DEFAULT_SERIES_COLORS = ("#3b82f6", "#f97316", "#10b981", "#a855f7", "#ef4444", 
 CORRECT_COLOR = QColor("#1f9d6b")
 MISTAKE_COLOR = QColor("#e4572e")
 MAX_CELL = 120  # px: a 2x2 matrix in a big window stays a compact grid
-
-
-_Handler = TypeVar("_Handler", bound=Callable[..., Any])
-
-if sys.version_info < (3, 12):
-    import ctypes
-
-    _py_incref = ctypes.pythonapi.Py_IncRef
-    _py_incref.argtypes = [ctypes.py_object]
-    _py_incref.restype = None
-
-
-def _keeps_none_alive(handler: _Handler) -> _Handler:
-    """Give back the references to None that PySide6 6.12.0 drops during ``handler``.
-
-    On Python < 3.12 (None is not immortal there) PySide6 6.12.0 loses one reference to None on many
-    void calls (QPainter.setPen, drawRect, QWidget.update, ...): one paint of a 20x21 matrix drops
-    thousands, and Python soon aborts with "deallocating None". The references are given back for
-    good (Py_IncRef, not a list that is freed at exit). Python 3.12+ needs nothing; with a fixed
-    PySide6 nothing is lost and this does nothing.
-    """
-    if sys.version_info >= (3, 12):
-        return handler
-
-    @functools.wraps(handler)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        before = sys.getrefcount(None)
-        try:
-            return handler(*args, **kwargs)
-        finally:
-            for _ in range(before - sys.getrefcount(None)):
-                _py_incref(None)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _finite(value: float | None) -> bool:
@@ -303,7 +266,6 @@ class CurveChart(QWidget):
     def _legend_items(self, metrics: QFontMetrics) -> list[tuple[_Series, int]]:
         return [(s, 18 + 5 + metrics.horizontalAdvance(s.name)) for s in self._series.values()]
 
-    @_keeps_none_alive
     def paintEvent(self, event: QPaintEvent) -> None:
         palette = self.palette()
         text_color = palette.color(QPalette.ColorRole.Text)
@@ -679,7 +641,6 @@ class ConfusionMatrixView(QWidget):
     def minimumSizeHint(self) -> QSize:
         return QSize(220, 180)
 
-    @_keeps_none_alive
     def _grid(self) -> _Grid | None:
         if self._matrix is None:
             return None
@@ -778,7 +739,6 @@ class ConfusionMatrixView(QWidget):
                 return
         super().mouseReleaseEvent(event)
 
-    @_keeps_none_alive
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         cell = self.cell_at(event.position().toPoint())
         if cell != self._hover:
@@ -796,7 +756,6 @@ class ConfusionMatrixView(QWidget):
             self.update()
         super().leaveEvent(event)
 
-    @_keeps_none_alive
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
             text, area = self._tooltip_at(event.pos())
@@ -899,7 +858,6 @@ class ConfusionMatrixView(QWidget):
         self._cache = (key, pixmap)
         return pixmap
 
-    @_keeps_none_alive
     def paintEvent(self, event: QPaintEvent) -> None:
         palette = self.palette()
         painter = QPainter(self)
