@@ -336,3 +336,27 @@ def test_main_window_opens_the_wizard_with_its_shortcut(qtbot, window) -> None:
     window.finetune_action.trigger()
     assert window.finetune_wizard is wizard  # the open one is raised, not a second one
     wizard.reject()
+
+
+def test_a_second_run_never_overwrites_the_first_model(
+    qtbot, window, dataset: Path, tiny_weights_file: Path, isolated_dirs: Path
+) -> None:
+    wizard = open_wizard(qtbot, window, tiny_weights_file)
+    go_to_settings(qtbot, wizard, dataset)
+    fast_settings(wizard, epochs=2)
+    suggested = Path(wizard.settings_page.out_edit.text())
+    assert suggested.parent == isolated_dirs / "data" / "models"  # the app's data folder
+    wizard.next()
+    training = wizard.training_page
+    qtbot.waitUntil(training.isComplete, timeout=TRAIN_WAIT_MS)
+    first = training.result.bundle
+    assert first == suggested and first.is_file()
+    first_bytes = first.read_bytes()
+    wizard.back()  # change a setting and train again
+    assert wizard.currentId() == PAGE_SETTINGS
+    wizard.settings_page.seed.setValue(1)
+    wizard.next()
+    qtbot.waitUntil(lambda: training.result is not None and training.isComplete(), timeout=TRAIN_WAIT_MS)
+    second = training.result.bundle
+    assert second != first and second.is_file()
+    assert first.read_bytes() == first_bytes

@@ -877,7 +877,11 @@ class SettingsPage(QWizardPage):
         out = Path(self.out_edit.text().strip()).expanduser()
         if out.suffix != ".safetensors":
             out = out.with_name(out.name + ".safetensors")
-        if out.exists() and self.out_edit.isModified():
+        if out.exists() and not self.out_edit.isModified():
+            # The suggested name was taken meanwhile (e.g. by the previous run): never overwrite it.
+            self._suggest_out()
+            out = Path(self.out_edit.text().strip())
+        elif out.exists():
             answer = QMessageBox.question(
                 self, "Replace the model?", f"“{out.name}” already exists. Replace it when training ends?"
             )
