@@ -360,3 +360,19 @@ def test_a_second_run_never_overwrites_the_first_model(
     second = training.result.bundle
     assert second != first and second.is_file()
     assert first.read_bytes() == first_bytes
+
+
+def test_a_folder_dropped_on_the_first_page_is_taken(
+    qtbot, window, dataset: Path, tiny_weights_file: Path
+) -> None:
+    from gui.helpers import drop
+
+    from resnet_gui.gui.qtutil import file_urls_mime
+
+    wizard = open_wizard(qtbot, window, tiny_weights_file)
+    page = wizard.folder_page
+    assert not page.isComplete()
+    drop(page, file_urls_mime([dataset]))
+    assert page.folder() == dataset and page.isComplete()
+    wizard.next()
+    assert window.settings.finetune_folder == str(dataset)  # remembered for next time

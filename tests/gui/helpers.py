@@ -57,13 +57,13 @@ def make_window(
 
 def drop(widget: QWidget, mime: QMimeData) -> None:
     """Drag ``mime`` onto ``widget`` and drop it, as a file manager does (Qt drops only after an enter)."""
-    where = QPointF(widget.rect().center())
-    args = (where, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    enter = QDragEnterEvent(*args)
+    where = widget.rect().center()  # Qt: drag events take a QPoint, the drop a QPointF
+    rest = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(where, *rest)
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted(), "the widget refused the drag"
-    QApplication.sendEvent(widget, QDragMoveEvent(*args))
-    dropped = QDropEvent(*args)
+    QApplication.sendEvent(widget, QDragMoveEvent(where, *rest))
+    dropped = QDropEvent(QPointF(where), *rest)
     QApplication.sendEvent(widget, dropped)
     assert dropped.isAccepted()
 
