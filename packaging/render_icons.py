@@ -1,4 +1,4 @@
-"""Render assets/icons/resnet-gui.svg to the PNG sizes desktops and bundlers ask for.
+"""Render resnet_gui/gui/icons/resnet-gui.svg to the PNG sizes desktops and bundlers ask for.
 
     .venv/bin/python packaging/render_icons.py
 """
@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 
-ICONS = Path(__file__).resolve().parent.parent / "assets" / "icons"
+ICONS = Path(__file__).resolve().parent.parent / "resnet_gui" / "gui" / "icons"
 SIZES = (16, 32, 48, 64, 128, 256, 512)
 
 

@@ -10,8 +10,6 @@ import numpy as np
 from PySide6.QtCore import QMimeData, QSize, QUrl
 from PySide6.QtGui import QColor, QIcon, QImage, QPalette, QPixmap
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 def to_qimage(array: np.ndarray) -> QImage:
     """uint8 RGB (H, W, 3) (or (H, W) grey, or RGBA) to a QImage that owns its pixels."""
@@ -44,13 +42,17 @@ def file_urls_mime(paths: list[str | Path]) -> QMimeData:
     return mime
 
 
+ICON_FOLDER = Path(__file__).resolve().parent / "icons"
+"""The app's icons ship inside the package (package data), so a wheel install has them too."""
+
+
 def icon_folders() -> list[Path]:
-    """Where the app's icons may be: a PyInstaller bundle, or the source tree's assets/icons."""
+    """Where the app's icons may be: a PyInstaller bundle's copy, or the package's own folder."""
     folders = []
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
-        folders.append(Path(bundle) / "assets" / "icons")
-    folders.append(_REPO_ROOT / "assets" / "icons")
+        folders.append(Path(bundle) / "resnet_gui" / "gui" / "icons")
+    folders.append(ICON_FOLDER)
     return folders
 
 
