@@ -376,3 +376,49 @@ def test_a_folder_dropped_on_the_first_page_is_taken(
     assert page.folder() == dataset and page.isComplete()
     wizard.next()
     assert window.settings.finetune_folder == str(dataset)  # remembered for next time
+
+
+def test_a_run_cut_off_by_closing_the_app_is_offered_for_resume(
+    qtbot, window, dataset: Path, tiny_weights_file: Path, isolated_dirs: Path, monkeypatch
+) -> None:
+    from resnet_gui.core.training import checkpoint_path
+
+    wizard = open_wizard(qtbot, window, tiny_weights_file)
+    go_to_settings(qtbot, wizard, dataset)
+    slow_settings(wizard)
+    out = Path(wizard.settings_page.out_edit.text())
+    wizard.next()
+    training = wizard.training_page
+    qtbot.waitUntil(
+        lambda: training._stage == "train" and len(train_epochs(training)) >= 2, timeout=TRAIN_WAIT_MS
+    )
+    done = len(train_epochs(training))
+    training._job.abort()  # what closing the app does to a running job: no result, no bundle
+    qtbot.waitUntil(lambda: training._job.done, timeout=TRAIN_WAIT_MS)
+    assert checkpoint_path(out).is_file() and not out.exists()
+    wizard.hide()
+
+    # A new wizard with the same folder, model and mode proposes the same file, finds the
+    # checkpoint and offers to resume; the resumed run goes on after the epochs already done.
+    asked: list[str] = []
+
+    def answer(*args, **kwargs):
+        asked.append(args[1])
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    again = open_wizard(qtbot, window, tiny_weights_file)
+    go_to_settings(qtbot, again, dataset)
+    again.settings_page.mode_buttons["full"].setChecked(True)
+    again.settings_page.epochs.setValue(7)  # ignored: a resumed run keeps its own settings
+    assert Path(again.settings_page.out_edit.text()) == out
+    again.next()
+    assert asked == ["Resume the interrupted run?"]
+    assert again.plan.resume and again.plan.config.epochs == 400
+    resumed = again.training_page
+    qtbot.waitUntil(lambda: len(resumed.loss_chart.points("validation")) >= 1, timeout=TRAIN_WAIT_MS)
+    first_x = resumed.loss_chart.points("validation")[0][0]
+    resumed.stop()
+    qtbot.waitUntil(lambda: resumed.result is not None and not resumed.running(), timeout=TRAIN_WAIT_MS)
+    assert first_x >= done + 1  # no epoch of the cut-off run was done again
+    assert resumed.result.bundle == out and out.is_file()

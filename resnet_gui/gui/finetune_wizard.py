@@ -887,17 +887,65 @@ class SettingsPage(QWizardPage):
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return False
+        config = self.config()
+        interrupted = self._interrupted_run(out)
+        if interrupted is False:
+            return False
+        resume = interrupted is not None
+        if interrupted is not None:
+            config, split = interrupted
         self.owner.settings.finetune_mode = self.mode()
         self.owner.settings.finetune_base = str(self.model_combo.currentData() or "")
         self.owner.plan = TrainingPlan(
             base=self.base.loaded if self.base is not None else str(self.model_combo.currentData()),
             source=str(self.model_combo.currentData() or ""),
             split=split,
-            config=self.config(),
+            config=config,
             out=out,
             device=self.device.currentData() or "auto",
+            resume=resume,
         )
         return True
+
+    def _interrupted_run(self, out: Path) -> tuple[Any, Any] | bool | None:
+        """An interrupted run into ``out`` (the app was closed while training): resume it?
+
+        Returns its (settings, split) to resume, None to start over, False to stay on this page.
+        """
+        from resnet_gui.core.training import Split, TrainingError, read_checkpoint_info
+
+        try:
+            info = read_checkpoint_info(out)
+        except TrainingError:
+            return None  # unreadable: the new run replaces it
+        if info is None:
+            return None
+        answer = QMessageBox.question(
+            self,
+            "Resume the interrupted run?",
+            f"A run into “{out.name}” was interrupted after {info.epochs_done} epochs. Resume it, with "
+            "the settings it was started with? (No starts over with the settings on this page.)",
+            QMessageBox.StandardButton.Yes
+            | QMessageBox.StandardButton.No
+            | QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Cancel:
+            return False
+        if answer != QMessageBox.StandardButton.Yes:
+            return None
+        checked = self.owner.health_page.checked
+        assert checked is not None
+        split = Split.from_dict(info.split, checked.dataset.root)
+        missing = split.missing_files()
+        if missing:
+            QMessageBox.warning(
+                self,
+                "Cannot resume",
+                f"{len(missing)} photos of the interrupted run are gone (e.g. “{missing[0].name}”). "
+                "Start over instead.",
+            )
+            return False
+        return info.config, split
 
 
 @dataclass(frozen=True)
@@ -910,6 +958,8 @@ class TrainingPlan:
     config: Any
     out: Path
     device: str
+    resume: bool = False
+    """Go on from ``out``'s checkpoint (an interrupted run, with its own settings and split)."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -968,7 +1018,7 @@ class TrainingPage(QWizardPage):
         layout.addLayout(charts, 1)
 
     def initializePage(self) -> None:
-        self.start(resume=False)
+        self.start(resume=self.owner.plan is not None and self.owner.plan.resume)
 
     def cleanupPage(self) -> None:
         """Back to the settings: a run still going is stopped (its checkpoint stays)."""

@@ -926,8 +926,8 @@ class MainWindow(QMainWindow):
             answer = QMessageBox.question(
                 self,
                 "Quit while training?",
-                "A model is still training. Quit anyway? The last finished epoch is kept, so the run "
-                "can be resumed from the command line with resnet-gui finetune --resume.",
+                "A model is still training. Quit anyway? The last finished epoch is kept: start the "
+                "wizard again with the same folder, model and mode to resume the run.",
             )
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()
