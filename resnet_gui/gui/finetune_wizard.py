@@ -983,6 +983,7 @@ class TrainingPage(QWizardPage):
         self._stage = ""
         self._offset = 0
         self._probe_last = 0
+        self._extracted = False
         self.phase = QLabel()
         self.phase.setWordWrap(True)
         self.progress = QProgressBar()
@@ -1043,6 +1044,7 @@ class TrainingPage(QWizardPage):
         self.stop_button.show()
         self.stop_button.setEnabled(True)
         self.best.setText("")
+        self._extracted = False
         self.eta.setText("")
         self.phase.setText("Preparing…")
         self.progress.setRange(0, 0)
@@ -1092,6 +1094,7 @@ class TrainingPage(QWizardPage):
             self._show_result(event)
 
     def _show_progress(self, event: Any) -> None:
+        self._extracted = self._extracted or event.phase.startswith("features")
         texts = {
             "prepare": "Preparing the model…",
             "features (val)": "Reading the validation photos through the network",
@@ -1178,7 +1181,11 @@ class TrainingPage(QWizardPage):
             "stopped_early": "Training stopped early: the validation loss stopped improving",
             "cancelled": "Training stopped",
         }[result.status]
-        self.eta.setText(f"{done} after {_duration(result.seconds)}.")
+        cached = self.owner.plan is not None and self.owner.plan.config.mode == "head" and not self._extracted
+        self.eta.setText(
+            f"{done} after {_duration(result.seconds)}."
+            + (" The photos' features came from an earlier run's cache." if cached else "")
+        )
         if result.status == "cancelled" and result.checkpoint is not None:
             self.resume_button.show()
         if result.bundle is None:
