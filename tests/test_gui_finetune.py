@@ -35,6 +35,7 @@ from resnet_gui.gui.finetune_wizard import (
 )
 
 TRAIN_WAIT_MS = 120_000
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
 @pytest.fixture()
@@ -125,7 +126,7 @@ def test_health_page_flags_files_and_the_ticks_decide_the_split(
     (original,) = pair - {copy}
     assert health.classes_table.rowCount() == 2
     warnings = health.warnings.text()
-    assert "cannot be read" in warnings and "copies" in warnings
+    assert "1 file cannot be read" in warnings and "1 file is an exact copy" in warnings
     # Thumbnails arrive for the examples of each class.
     qtbot.waitUntil(
         lambda: all(
@@ -149,6 +150,16 @@ def test_health_page_flags_files_and_the_ticks_decide_the_split(
     text = wizard.settings_page.estimate.text()
     assert f"{len(split.train)} photos to train on, {len(split.val)} to validate" in text
     assert "Each epoch" in text
+
+    # What the user sees of the report: docs/screenshots/13 (the README's picture of it).
+    wizard.back()
+    assert wizard.currentId() == PAGE_HEALTH
+    health.set_excluded(copy, True)
+    wizard.resize(1080, 620)
+    qtbot.waitUntil(lambda: not health._file_items[copy][0].icon(1).isNull(), timeout=WAIT_MS)
+    qtbot.wait(100)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    assert wizard.grab().save(str(SHOTS / "13-finetune-health-flagged.png"))
 
 
 def test_settings_estimate_grows_with_the_mode(qtbot, window, dataset: Path, tiny_weights_file: Path) -> None:

@@ -79,7 +79,7 @@ def test_finetune_check_only_reports(tiny_weights_file: Path, data: Path, capsys
     model = ["--model", str(tiny_weights_file)]
     assert run_cli(["finetune", str(data), "--check", *model]) == 0
     out = capsys.readouterr().out
-    assert "1 files cannot be read" in out and "exact copies" in out
+    assert "1 file cannot be read" in out and "1 file is an exact copy" in out
     assert "--clean would also leave out 1 files" in out
     assert "Estimated on this cpu for head mode: one-off" in out and "for all 40 epochs at most" in out
     assert run_cli(["finetune", str(data), "--check", "--clean", "--mode", "full", *model]) == 0

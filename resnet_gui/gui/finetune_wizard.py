@@ -140,6 +140,11 @@ def _duration(seconds: float | None) -> str:
     return "–" if seconds is None or not math.isfinite(seconds) else format_duration(seconds)
 
 
+def _checkable(item: QTreeWidgetItem) -> bool:
+    """Whether a flagged file has a Leave-out checkbox (unreadable files are always left out)."""
+    return item.data(0, Qt.ItemDataRole.CheckStateRole) is not None
+
+
 def _device_name(device: str) -> str:
     return "CPU" if device == "cpu" else "GPU" if device.startswith("cuda") else device.upper()
 
@@ -277,6 +282,7 @@ class HealthPage(QWizardPage):
         self.classes_table.verticalHeader().setVisible(False)
         self.classes_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.classes_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.classes_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         header = self.classes_table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
@@ -464,7 +470,8 @@ class HealthPage(QWizardPage):
         tree.clear()
         groups = self._flag_groups(report)
         for key, items in groups:
-            top = QTreeWidgetItem([GROUP_TEXT[key], "", f"{len(items)} files"])
+            files = "1 file" if len(items) == 1 else f"{len(items)} files"
+            top = QTreeWidgetItem([GROUP_TEXT[key], "", files])
             font = top.font(0)
             font.setBold(True)
             top.setFont(0, font)
@@ -473,12 +480,11 @@ class HealthPage(QWizardPage):
                 child = QTreeWidgetItem(["", self._relative(report.root, path), reason])
                 child.setData(0, Qt.ItemDataRole.UserRole, str(path))
                 child.setToolTip(1, str(path))
-                child.setCheckState(
-                    0, Qt.CheckState.Checked if path in suggested else Qt.CheckState.Unchecked
-                )
-                if key == "unreadable":
-                    child.setCheckState(0, Qt.CheckState.Checked)
-                    child.setFlags(child.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+                if key == "unreadable":  # no choice to make: it cannot be trained on
+                    child.setText(0, "always")
+                else:
+                    state = Qt.CheckState.Checked if path in suggested else Qt.CheckState.Unchecked
+                    child.setCheckState(0, state)
                 top.addChild(child)
                 self._file_items.setdefault(path, []).append(child)
             top.setExpanded(True)
@@ -496,7 +502,7 @@ class HealthPage(QWizardPage):
             return
         state = item.checkState(0)
         for other in self._file_items.get(Path(path), []):
-            if other is not item and other.checkState(0) != state:
+            if other is not item and _checkable(other) and other.checkState(0) != state:
                 other.setCheckState(0, state)
         self.owner.reset_after(PAGE_HEALTH)
 
@@ -504,7 +510,7 @@ class HealthPage(QWizardPage):
         state = Qt.CheckState.Checked if leave_out else Qt.CheckState.Unchecked
         for items in self._file_items.values():
             for item in items:
-                if item.flags() & Qt.ItemFlag.ItemIsEnabled:
+                if _checkable(item):
                     item.setCheckState(0, state)
 
     def _on_thumbnail(self, job: Job, item: tuple[Path, np.ndarray | None]) -> None:
@@ -524,14 +530,15 @@ class HealthPage(QWizardPage):
             return set()
         leave_out = {issue.path for issue in self.checked.report.unreadable}
         for path, items in self._file_items.items():
-            if any(item.checkState(0) == Qt.CheckState.Checked for item in items):
+            if any(_checkable(item) and item.checkState(0) == Qt.CheckState.Checked for item in items):
                 leave_out.add(path)
         return leave_out
 
     def set_excluded(self, path: Path, leave_out: bool) -> None:
-        """Tick or untick one flagged file (the checkbox a user clicks)."""
+        """Tick or untick one flagged file (the checkbox a user clicks); unreadable files have none."""
         for item in self._file_items.get(Path(path), []):
-            item.setCheckState(0, Qt.CheckState.Checked if leave_out else Qt.CheckState.Unchecked)
+            if _checkable(item):
+                item.setCheckState(0, Qt.CheckState.Checked if leave_out else Qt.CheckState.Unchecked)
 
     def isComplete(self) -> bool:
         return self.checked is not None and not self.error

@@ -125,20 +125,37 @@ class HealthReport:
         """One sentence per problem, worst first, for a wizard page or the CLI."""
         lines = []
         if self.unreadable:
-            lines.append(f"{len(self.unreadable)} files cannot be read and are left out.")
+            n = len(self.unreadable)
+            lines.append(
+                _plural(
+                    n, "1 file cannot be read and is left out.", f"{n} files cannot be read and are left out."
+                )
+            )
         leaked = self.leakage
         if leaked:
             lines.append(
-                f"{len(leaked)} images of the validation/test split also appear in the training split: "
-                "the validation score would be flattered."
+                _plural(
+                    len(leaked),
+                    "1 image of the validation/test split is",
+                    f"{len(leaked)} images of the validation/test split are",
+                )
+                + " also in the training split: the validation score would be flattered."
             )
         conflicting = [group for group in self.duplicates if group.conflicting_labels]
         if conflicting:
-            lines.append(f"{len(conflicting)} images are filed under two different classes.")
+            n = len(conflicting)
+            lines.append(_plural(n, "1 image is", f"{n} images are") + " filed under two different classes.")
         plain = [g for g in self.duplicates if not g.crosses_splits and not g.conflicting_labels]
         if plain:
             copies = sum(len(group.paths) - 1 for group in plain)
-            lines.append(f"{copies} files are exact copies of other files of the same class.")
+            lines.append(
+                _plural(
+                    copies,
+                    "1 file is an exact copy of another file",
+                    f"{copies} files are exact copies of other files",
+                )
+                + " of the same class."
+            )
         for name in self.small_classes:
             total = sum(per_class.get(name, 0) for per_class in self.counts.values())
             lines.append(
@@ -149,13 +166,19 @@ class HealthReport:
             shown = "a class with none" if ratio == float("inf") else f"{ratio:.1f} : 1"
             lines.append(f"The classes are imbalanced ({shown}); the loss will be weighted per class.")
         if self.tiny:
-            lines.append(f"{len(self.tiny)} images are smaller than {TINY_SIDE} px on a side.")
+            n = len(self.tiny)
+            lines.append(
+                _plural(n, "1 image is", f"{n} images are") + f" smaller than {TINY_SIDE} px on a side."
+            )
         if self.layout == "splits":
             missing = [name for name in self.classes if self.counts.get("val", {}).get(name, 0) == 0]
             if "val" in self.counts and missing:
                 lines.append(f"The val split has no images of: {', '.join(missing)}.")
         if self.ignored:
-            lines.append(f"{len(self.ignored)} images are outside any class folder and are not used.")
+            n = len(self.ignored)
+            lines.append(
+                _plural(n, "1 image is", f"{n} images are") + " outside any class folder and not used."
+            )
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -193,6 +216,11 @@ class HealthReport:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
+
+
+def _plural(number: int, one: str, many: str) -> str:
+    """``one`` when ``number`` is 1, else ``many``: warnings in grammatical English."""
+    return one if number == 1 else many
 
 
 def _size_without_decoding(path: Path) -> tuple[int, int] | None:
