@@ -1291,6 +1291,7 @@ class ResultsPage(QWizardPage):
         self.per_class = QTableWidget(0, 5)
         self.per_class.setHorizontalHeaderLabels(["Class", "Photos", "Precision", "Recall", "F1"])
         self.per_class.verticalHeader().setVisible(False)
+        self.per_class.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.per_class.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.per_class.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.per_class.setToolTip(
