@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from resnet_gui import __version__, cli_training
-from resnet_gui.cli_options import add_model_options
+from resnet_gui.cli_options import add_image_options, add_model_options, apply_image_options
 from resnet_gui.core.errors import ResNetGuiError
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify = commands.add_parser("classify", help="top-k predictions for image files")
     classify.add_argument("paths", nargs="+", metavar="PATH", help="image files")
     add_model_options(classify)
+    add_image_options(classify)
     classify.add_argument(
         "--top-k", type=int, default=5, metavar="K", help="how many classes to show (default 5)"
     )
@@ -74,6 +75,7 @@ def _add_explain_parser(commands: Any) -> None:
     )
     explain.add_argument("image", help="an image file")
     add_model_options(explain)
+    add_image_options(explain)
     explain.add_argument(
         "--method", default=DEFAULT_METHOD, choices=list(CATALOG), help="default: %(default)s"
     )
@@ -139,6 +141,7 @@ def _add_batch_parser(commands: Any) -> None:
         "--top-k", type=int, default=5, metavar="K", help="classes recorded per image (default 5)"
     )
     add_model_options(batch)
+    add_image_options(batch)
     batch.add_argument(
         "--batch-size", type=int, default=16, metavar="N", help="images per forward pass (default 16)"
     )
@@ -172,7 +175,17 @@ def _add_batch_parser(commands: Any) -> None:
 
 
 def _print_error(error: BaseException) -> None:
-    print(f"resnet-gui: error: {error}", file=sys.stderr)
+    print(f"resnet-gui: error: {_with_hint(str(error))}", file=sys.stderr)
+
+
+TOO_LARGE = "possible decompression bomb"  # core's words for an image over the size limit
+
+
+def _with_hint(reason: str) -> str:
+    """A refused huge photo: say how to open it anyway."""
+    if TOO_LARGE in reason:
+        return f"{reason} (if you trust the file, open it with --max-megapixels 0 or a higher limit)"
+    return reason
 
 
 def _load_classifier(args: argparse.Namespace):
@@ -218,7 +231,7 @@ def run_classify(args: argparse.Namespace) -> int:
             failures += 1
             records.append({"path": outcome.source, "error": outcome.reason})
             if not args.json:
-                print(f"{outcome.source}: cannot classify: {outcome.reason}", file=sys.stderr)
+                print(f"{outcome.source}: cannot classify: {_with_hint(outcome.reason)}", file=sys.stderr)
             continue
         records.append(
             {
@@ -431,7 +444,10 @@ def run_batch(args: argparse.Namespace) -> int:
                 if args.sort_into:
                     sort_rows.append(item)
                 if not item.ok and summary.failed <= max_failure_lines:
-                    print(f"{clear}{display_path(item.path)}: cannot classify: {item.error}", file=log)
+                    print(
+                        f"{clear}{display_path(item.path)}: cannot classify: {_with_hint(item.error)}",
+                        file=log,
+                    )
                 continue
             writer.flush()  # a crash loses at most the batch in progress
             summary.update(item)
@@ -523,6 +539,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         None: run_samples,
         **cli_training.HANDLERS,
     }
+    try:
+        apply_image_options(args)
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))
     try:
         return handlers[args.command](args)
     except ResNetGuiError as error:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from resnet_gui.cli_options import add_model_options
+from resnet_gui.cli_options import add_image_options, add_model_options
 from resnet_gui.core.errors import ResNetGuiError
 
 __all__ = ["HANDLERS", "add_parsers", "run_evaluate", "run_finetune"]
@@ -42,6 +42,7 @@ def add_parsers(commands: Any) -> None:
     )
     finetune.add_argument("folder", help="the labelled image folder")
     add_model_options(finetune, "the model to start from")
+    add_image_options(finetune)
     finetune.add_argument(
         "--mode",
         choices=MODES,
@@ -116,6 +117,7 @@ def add_parsers(commands: Any) -> None:
     )
     evaluate.add_argument("folder", help="the labelled image folder")
     add_model_options(evaluate, "the model to score (e.g. a fine-tuned bundle)")
+    add_image_options(evaluate)
     evaluate.add_argument(
         "--split",
         metavar="NAME",

@@ -100,3 +100,37 @@ def test_corrupt_weights_file_is_refused_cleanly(tmp_path: Path, sample_images: 
     assert code != 0
     err = capsys.readouterr().err
     assert str(bogus) in err and "Traceback" not in err
+
+
+@pytest.fixture()
+def restore_max_pixels():
+    from resnet_gui.core.images import get_max_image_pixels, set_max_image_pixels
+
+    saved = get_max_image_pixels()
+    yield
+    set_max_image_pixels(saved)
+
+
+@pytest.mark.parametrize("command", ["classify", "batch"])
+def test_max_megapixels_opens_photos_over_the_size_limit(
+    tiny_weights_file: Path, tmp_path: Path, capsys, restore_max_pixels, command: str
+) -> None:
+    from PIL import Image
+
+    photo = tmp_path / "photos" / "wide.png"
+    photo.parent.mkdir()
+    Image.new("RGB", (300, 100), (200, 30, 30)).save(photo)  # 30,000 pixels
+    target = str(photo if command == "classify" else photo.parent)
+    extra = ["--out", str(tmp_path / "out.csv")] if command == "batch" else []
+    model = ["--model", str(tiny_weights_file), *extra]
+    # Over a 0.01 MP limit: refused, and the message says how to open it anyway.
+    assert main([command, target, *model, "--max-megapixels", "0.01"]) != 0
+    err = capsys.readouterr().err
+    assert "too large (30,000 pixels, limit 10,000)" in err and "--max-megapixels" in err
+    # A higher limit, or none, opens it.
+    for limit in ("0.05", "0"):
+        assert main([command, target, *model, "--max-megapixels", limit]) == 0, limit
+        assert "too large" not in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([command, target, *model, "--max-megapixels", "-1"])
+    assert "cannot be negative" in capsys.readouterr().err

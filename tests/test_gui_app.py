@@ -517,3 +517,33 @@ def test_no_work_starts_after_the_window_closed(qtbot, window, sample_images) ->
     qtbot.wait(50)
     assert not window.controller.is_busy()
     assert window.controller.runner.pool.activeThreadCount() == 0
+
+
+def test_a_photo_over_the_size_limit_can_be_allowed_and_opened(qtbot, tmp_path, classifier) -> None:
+    from resnet_gui.core.images import DEFAULT_MAX_IMAGE_PIXELS, get_max_image_pixels, set_max_image_pixels
+    from resnet_gui.gui.settings import AppSettings
+
+    settings_path = tmp_path / "settings.ini"
+    window = make_window(qtbot, settings_path, classifier)
+    set_max_image_pixels(10_000)  # stands for Pillow's 89 MP, with a small file
+    try:
+        wide = tmp_path / "panorama.png"
+        Image.new("RGB", (300, 100), (40, 90, 200)).save(wide)
+        window.controller.open_paths([wide])
+        qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=WAIT_MS)
+        assert "panorama.png" in window.message_bar.text.text() and window.strip.count() == 0
+        assert not window.allow_large_action.isChecked()
+        (button,) = [b for b in window.message_bar.findChildren(QPushButton) if "Allow" in b.text()]
+        button.click()
+        qtbot.waitUntil(lambda: window.strip.count() == 1, timeout=WAIT_MS)
+        assert window.controller.current_image.source.name == "panorama.png"
+        assert get_max_image_pixels() is None and window.allow_large_action.isChecked()
+        window.close()
+        # Remembered: the next start allows large images at once; unticking restores the limit.
+        again = make_window(qtbot, settings_path, classifier)
+        assert again.allow_large_action.isChecked() and get_max_image_pixels() is None
+        again.allow_large_action.trigger()
+        assert get_max_image_pixels() == DEFAULT_MAX_IMAGE_PIXELS
+        assert not AppSettings(settings_path).allow_large_images
+    finally:
+        set_max_image_pixels(DEFAULT_MAX_IMAGE_PIXELS)

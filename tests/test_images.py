@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from resnet_gui.core import images
-from resnet_gui.core.errors import ImageLoadError
+from resnet_gui.core.errors import ImageLoadError, ImageTooLargeError
 from resnet_gui.core.images import (
     IMAGE_EXTENSIONS,
     get_max_image_pixels,
@@ -478,7 +478,7 @@ def test_decompression_bomb_refused(
     assert get_max_image_pixels() == 10_000
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # and no warning leaks out either
-        with pytest.raises(ImageLoadError) as info:
+        with pytest.raises(ImageTooLargeError) as info:  # its own type: the CLI and GUI offer a way out
             load_image(path)
     reason = info.value.reason
     assert "too large" in reason and "decompression bomb" in reason, what

@@ -28,6 +28,13 @@ class ImageLoadError(ResNetGuiError):
         super().__init__(f"Cannot read image '{path}': {reason}")
 
 
+class ImageTooLargeError(ImageLoadError):
+    """An image over the decompression-bomb limit: refused unless the user raises the limit.
+
+    Its own type so the CLI and the GUI can say how to raise it (``--max-megapixels``, a button).
+    """
+
+
 class UnknownModelError(ResNetGuiError):
     """A model or weights name that is not in the registry."""
 

@@ -35,9 +35,10 @@ from typing import IO
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
-from resnet_gui.core.errors import ImageLoadError
+from resnet_gui.core.errors import ImageLoadError, ImageTooLargeError
 
 __all__ = [
+    "DEFAULT_MAX_IMAGE_PIXELS",
     "IMAGE_EXTENSIONS",
     "get_max_image_pixels",
     "load_image",
@@ -86,6 +87,10 @@ _NUMERIC_MODES = _UINT16_MODES | {"I", "F"}
 # header parse runs under it, so decoding in parallel threads is not serialised.
 _OPEN_LOCK = threading.Lock()
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+
+
+DEFAULT_MAX_IMAGE_PIXELS: int | None = Image.MAX_IMAGE_PIXELS
+"""Pillow's own limit (about 89 MP), the one in force unless the user raises it."""
 
 
 def set_max_image_pixels(limit: int | None) -> None:
@@ -178,7 +183,7 @@ def _decode(fp: IO[bytes], name: str | Path, min_size: int | None) -> Image.Imag
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             opened = Image.open(fp)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(name, _bomb_reason(exc)) from None
+        raise ImageTooLargeError(name, _bomb_reason(exc)) from None
     except Image.UnidentifiedImageError:
         raise ImageLoadError(name, REASON_NOT_IMAGE) from None
     except MemoryError:
@@ -197,7 +202,7 @@ def _decode(fp: IO[bytes], name: str | Path, min_size: int | None) -> Image.Imag
         if limit is not None and pixels > limit:
             # Pillow already refused or warned in open(); this also covers a limit lowered
             # by another thread meanwhile, and states the rule in one place.
-            raise ImageLoadError(
+            raise ImageTooLargeError(
                 name,
                 f"image is too large ({pixels:,} pixels, limit {limit:,}): possible decompression bomb",
             )
@@ -224,7 +229,7 @@ def _decode(fp: IO[bytes], name: str | Path, min_size: int | None) -> Image.Imag
     except ImageLoadError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageLoadError(name, _bomb_reason(exc)) from None
+        raise ImageTooLargeError(name, _bomb_reason(exc)) from None
     except MemoryError:
         raise ImageLoadError(name, REASON_MEMORY) from None
     except OSError as exc:

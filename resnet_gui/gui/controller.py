@@ -37,6 +37,7 @@ from resnet_gui.core.errors import (
 )
 from resnet_gui.gui import tasks
 from resnet_gui.gui.data import (
+    ACTION_ALLOW_LARGE,
     ACTION_CHOOSE_WEIGHTS,
     ACTION_IMPORT_KERAS,
     VIEW_IMAGE,
@@ -173,6 +174,7 @@ class Controller(QObject):
         self._requests: dict[str, int] = {}
         self._classify_job: Job | None = None
         self._folder_progress: dict[int, list[int]] = {}  # decode job id -> [done, total]
+        self.too_large_paths: list[Path] = []  # photos refused for their size, for "Allow and Open"
         self._decode_failures: dict[int, list[DecodeFailure]] = {}
         self._focused_jobs: set[int] = set()
         self._compose_pending = False
@@ -561,6 +563,19 @@ class Controller(QObject):
         self._folder_progress.pop(job.id, None)
         self._focused_jobs.discard(job.id)
         failures = self._decode_failures.pop(job.id, [])
+        too_large = [f.source.path for f in failures if f.too_large and f.source.path is not None]
+        if too_large:
+            self.too_large_paths = too_large
+            failures = [f for f in failures if not f.too_large]
+            names = ", ".join(p.name for p in too_large[:3]) + (" …" if len(too_large) > 3 else "")
+            self._say(
+                f"{names}: larger than the safety limit for images ({len(too_large)} "
+                f"file{'s' if len(too_large) > 1 else ''}). Such sizes can be a trap (a decompression "
+                "bomb) that fills the memory; open them only if you trust them.",
+                level="warning",
+                actions=((ACTION_ALLOW_LARGE, "Allow Large Images and Open"),),
+                title="Very large image",
+            )
         if len(failures) == 1:
             self._say(failures[0].message, title="Could not open the image")
         elif failures:

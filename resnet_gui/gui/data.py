@@ -53,6 +53,7 @@ class DecodeFailure:
 
     source: ImageSource
     message: str
+    too_large: bool = False  # over the decompression-bomb limit: the user may allow it
 
 
 @dataclass(frozen=True)
@@ -183,3 +184,4 @@ class UserMessage:
 
 ACTION_CHOOSE_WEIGHTS = "choose-weights"
 ACTION_IMPORT_KERAS = "import-keras"
+ACTION_ALLOW_LARGE = "allow-large-images"

@@ -48,6 +48,7 @@ from resnet_gui.gui import tasks
 from resnet_gui.gui.batch_view import BatchView
 from resnet_gui.gui.controller import FILE_PREFIX, Controller
 from resnet_gui.gui.data import (
+    ACTION_ALLOW_LARGE,
     ACTION_CHOOSE_WEIGHTS,
     ACTION_IMPORT_KERAS,
     VIEW_IMAGE,
@@ -153,6 +154,9 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self._build_actions()
         self._build_menus()
+        if self.settings.allow_large_images:
+            self.allow_large_action.setChecked(True)
+            self._allow_large_toggled()
         self._build_toolbar()
         self._build_central()
         self._build_status_bar()
@@ -215,6 +219,12 @@ class MainWindow(QMainWindow):
             "Ctrl+T",
             "Teach the model your own classes from a folder with one sub-folder per class",
         )
+        self.allow_large_action = self._action(
+            "Allow Very &Large Images",
+            self._allow_large_toggled,
+            tip="Open photos over about 89 megapixels (only trusted files: a huge image can fill the memory)",
+        )
+        self.allow_large_action.setCheckable(True)
         self.import_keras_action = self._action(
             "&Import Keras ResNet-50…",
             self.import_keras_dialog,
@@ -254,6 +264,8 @@ class MainWindow(QMainWindow):
         edit_menu = bar.addMenu("&Edit")
         edit_menu.addAction(self.copy_action)
         edit_menu.addAction(self.paste_action)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.allow_large_action)
 
         view_menu = bar.addMenu("&View")
         for action in self.view_actions.values():
@@ -661,8 +673,21 @@ class MainWindow(QMainWindow):
         if device:
             self.controller.set_device(device)
 
+    def _allow_large_toggled(self, allowed: bool = False) -> None:
+        """Lift or restore the decompression-bomb limit for every photo opened from now on."""
+        from resnet_gui.core.images import DEFAULT_MAX_IMAGE_PIXELS, set_max_image_pixels
+
+        allowed = self.allow_large_action.isChecked()
+        set_max_image_pixels(None if allowed else DEFAULT_MAX_IMAGE_PIXELS)
+        self.settings.allow_large_images = allowed
+
     def _message_action(self, key: str) -> None:
-        if key == ACTION_CHOOSE_WEIGHTS:
+        if key == ACTION_ALLOW_LARGE:
+            self.allow_large_action.setChecked(True)
+            self._allow_large_toggled()
+            self.message_bar.clear()
+            self.controller.open_paths(self.controller.too_large_paths)
+        elif key == ACTION_CHOOSE_WEIGHTS:
             self.choose_weights_file()
         elif key == ACTION_IMPORT_KERAS:
             self.import_keras_dialog()

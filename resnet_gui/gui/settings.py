@@ -157,6 +157,15 @@ class AppSettings:
     def clear_recent(self) -> None:
         self._qsettings.setValue("recent_files", [])
 
+    @property
+    def allow_large_images(self) -> bool:
+        """Open photos over Pillow's decompression-bomb limit (about 89 MP): the user said so once."""
+        return self._str("allow_large_images", "false") == "true"
+
+    @allow_large_images.setter
+    def allow_large_images(self, value: bool) -> None:
+        self._qsettings.setValue("allow_large_images", "true" if value else "false")
+
     # -- the fine-tuning wizard --------------------------------------------------------------
 
     @property

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from resnet_gui.core.errors import ImageLoadError
+from resnet_gui.core.errors import ImageLoadError, ImageTooLargeError
 from resnet_gui.core.images import IMAGE_EXTENSIONS, load_image, load_image_from_bytes
 from resnet_gui.gui.data import (
     Classification,
@@ -106,7 +106,7 @@ def _decode_one(source: ImageSource) -> DecodedImage | DecodeFailure:
     try:
         return decode_for_display(source)
     except ImageLoadError as error:
-        return DecodeFailure(source, str(error))
+        return DecodeFailure(source, str(error), too_large=isinstance(error, ImageTooLargeError))
 
 
 def redecode(context: TaskContext, source: ImageSource) -> DecodedImage:
