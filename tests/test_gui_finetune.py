@@ -162,25 +162,30 @@ def test_health_page_flags_files_and_the_ticks_decide_the_split(
     assert wizard.grab().save(str(SHOTS / "13-finetune-health-flagged.png"))
 
 
-def test_settings_estimate_grows_with_the_mode(qtbot, window, dataset: Path, tiny_weights_file: Path) -> None:
+def test_settings_show_the_estimate_of_each_mode_and_refuse_bad_values(
+    qtbot, window, dataset: Path, tiny_weights_file: Path, monkeypatch
+) -> None:
+    from resnet_gui.core.training.estimate import estimate_run
+
     wizard = open_wizard(qtbot, window, tiny_weights_file)
     go_to_settings(qtbot, wizard, dataset)
     page = wizard.settings_page
-    epochs = {}
+    shown = {}
     for mode in ("head", "partial", "full"):
         page.mode_buttons[mode].setChecked(True)
-        epochs[mode] = (page.epochs.value(), page.last_estimate.epoch_seconds)
-    assert epochs["head"][0] > epochs["partial"][0]  # each mode brings its own default epochs
-    assert epochs["head"][1] < epochs["partial"][1] < epochs["full"][1]
+        split = page.split()
+        # The page shows core's estimate from the costs it measured, for the settings on the page.
+        assert page.last_estimate == estimate_run(
+            page.base.costs, page.config(), len(split.train), len(split.val)
+        )
+        shown[mode] = (page.epochs.value(), page.last_estimate.epoch_seconds)
+    assert shown["head"][0] > shown["partial"][0]  # each mode brings its own default epochs
+    assert shown["head"][1] < min(shown["partial"][1], shown["full"][1])  # head epochs use cached features
     page.lr_edit.setText("fast please")
-    QMessageBox_warning = []
-    original = QMessageBox.warning
-    try:
-        QMessageBox.warning = lambda *args, **kwargs: QMessageBox_warning.append(args[2])  # type: ignore[method-assign]
-        assert not page.validatePage()
-    finally:
-        QMessageBox.warning = original  # type: ignore[method-assign]
-    assert "learning rate" in QMessageBox_warning[0]
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args, **kwargs: warnings.append(args[2]))
+    assert not page.validatePage()
+    assert "learning rate" in warnings[0]
 
 
 def test_wizard_trains_shows_curves_results_and_hands_over_the_model(
