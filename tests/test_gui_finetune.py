@@ -237,6 +237,14 @@ def test_wizard_trains_shows_curves_results_and_hands_over_the_model(
     assert not np.array_equal(explained.photo, explained.overlay)  # the heat map is drawn on it
     assert results.preview.picture is not None and len(results.preview.picture.panels) == 2
 
+    # Save Report writes the evaluation's files; they hold the same matrix as the page.
+    results.save_report(tmp_path / "report")
+    qtbot.waitUntil(lambda: results.saved_report is not None, timeout=WAIT_MS)
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert saved["confusion_matrix"] == report.confusion.tolist() and saved["count"] == split_val
+    assert (tmp_path / "report" / "confusion_matrix.png").stat().st_size > 1000
+    assert "report.json" in results.report_label.text()
+
     # The bundle's own record agrees with the page.
     info = read_bundle_info(out)
     assert info.categories == ["circle", "square"]
@@ -297,6 +305,11 @@ def test_stop_keeps_the_best_model_and_resume_goes_on(
     assert training.result.checkpoint is not None and training.resume_button.isVisible()
     qtbot.waitUntil(lambda: training.isComplete(), timeout=TRAIN_WAIT_MS)  # evaluated all the same
     before = train_epochs(training)
+    # The results say which stage the kept weights come from when deeper training did not help.
+    wizard.next()
+    note = "Quick mode would have done as well" in wizard.results_page.headline.text()
+    assert note == (training.result.best_stage == "probe")
+    wizard.back()
 
     # Resume goes on from the checkpoint: its epochs continue the curves.
     training.resume_button.click()

@@ -141,6 +141,11 @@ def evaluate_bundle(
     return Evaluated(report, classifier)
 
 
+def write_report(context: TaskContext, report: Any, folder: Path) -> dict[str, Path]:
+    """The evaluation's files (JSON, confusion matrix CSV and PNG, predictions CSV), written atomically."""
+    return report.write(folder)
+
+
 def explain_cell_image(
     context: TaskContext, classifier: Any, path: Path, predicted: str, colormap: str = "turbo"
 ) -> CellExplanation:

@@ -1288,6 +1288,15 @@ class ResultsPage(QWizardPage):
         self.explained: finetune_tasks.CellExplanation | None = None
         self.headline = QLabel()
         self.headline.setWordWrap(True)
+        self.save_report_button = QPushButton("Save Report…")
+        self.save_report_button.setToolTip(
+            "Write report.json, the confusion matrix (CSV and PNG) and every photo's prediction (CSV)"
+        )
+        self.save_report_button.clicked.connect(self.save_report_dialog)
+        self.report_label = QLabel()
+        self.report_label.setWordWrap(True)
+        self._report_job: Job | None = None
+        self.saved_report: dict[str, Path] | None = None
         self.per_class = QTableWidget(0, 5)
         self.per_class.setHorizontalHeaderLabels(["Class", "Photos", "Precision", "Recall", "F1"])
         self.per_class.verticalHeader().setVisible(False)
@@ -1319,6 +1328,10 @@ class ResultsPage(QWizardPage):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.headline)
+        report_row = QHBoxLayout()
+        report_row.addWidget(self.save_report_button)
+        report_row.addWidget(self.report_label, 1)
+        left_layout.addLayout(report_row)
         left_layout.addWidget(_heading("Per class"))
         left_layout.addWidget(self.per_class)
         left_layout.addWidget(_heading("Confusion matrix (rows: true class, columns: the model's answer)"))
@@ -1348,7 +1361,7 @@ class ResultsPage(QWizardPage):
         self.headline.setText(
             f"<span style='font-size:16pt'><b>{_percent(report.accuracy)}</b></span> of the validation "
             f"photos are right ({right} of {report.count}). Always answering the largest class would "
-            f"score {_percent(majority)}."
+            f"score {_percent(majority)}." + self._best_stage_note()
         )
         table = self.per_class
         table.setRowCount(len(report.per_class))
@@ -1376,6 +1389,53 @@ class ResultsPage(QWizardPage):
             self.matrix.select(int(row), int(column))
         else:
             self.matrix.select(0, 0)
+
+    def _best_stage_note(self) -> str:
+        """Say so when deeper training did not help: the kept weights are the last layer's alone."""
+        result = self.owner.training_page.result
+        plan = self.owner.plan
+        if result is None or plan is None or plan.config.mode == "head" or result.best_stage != "probe":
+            return ""
+        return (
+            " <i>Training the deeper layers did not lower the validation loss, so the model kept is the "
+            "one from the first stage (the last layer alone): Quick mode would have done as well.</i>"
+        )
+
+    def save_report_dialog(self) -> None:
+        start = str(self.owner.training_page.result.bundle.with_suffix("")) + "-report"
+        folder = QFileDialog.getExistingDirectory(
+            self, "Save the report in a folder", str(Path(start).parent)
+        )
+        if folder:
+            self.save_report(Path(folder))
+
+    def save_report(self, folder: Path) -> None:
+        """Write the evaluation files into ``folder`` in the background (the PNG takes a moment)."""
+        report = self.owner.training_page.evaluated.report
+        self.save_report_button.setEnabled(False)
+        self.report_label.setText("Saving…")
+        self._report_job = self.owner.controller.run_job(
+            "finetune-report",
+            finetune_tasks.write_report,
+            report,
+            folder,
+            on_returned=self._on_report_saved,
+            on_errored=self._on_report_error,
+            on_finished=self._on_report_finished,
+        )
+
+    def _on_report_finished(self, job: Job) -> None:
+        self.save_report_button.setEnabled(True)
+
+    def _on_report_saved(self, job: Job, paths: dict[str, Path]) -> None:
+        self.saved_report = paths
+        folder = next(iter(paths.values())).parent
+        self.report_label.setText(f"Saved in {folder}: " + ", ".join(p.name for p in paths.values()))
+
+    def _on_report_error(self, job: Job, error: BaseException) -> None:
+        self.report_label.setText(
+            f"<span style='color:{ERROR_COLOR.name()}'>{describe_error(error, 'save the report')}</span>"
+        )
 
     def show_cell(self, row: int, column: int) -> None:
         """List the validation photos of class ``row`` that the model put in ``column``."""
