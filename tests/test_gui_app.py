@@ -547,3 +547,16 @@ def test_a_photo_over_the_size_limit_can_be_allowed_and_opened(qtbot, tmp_path, 
         assert not AppSettings(settings_path).allow_large_images
     finally:
         set_max_image_pixels(DEFAULT_MAX_IMAGE_PIXELS)
+
+
+def test_start_up_objects_are_kept_out_of_full_garbage_collections(qtbot, tmp_path, classifier) -> None:
+    """A full collection over torch's and Qt's objects takes ~0.2 s and pauses the UI thread."""
+    import gc
+
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    make_window(qtbot, tmp_path / "settings.ini", classifier)
+    qtbot.waitUntil(lambda: gc.get_freeze_count() > 100_000, timeout=WAIT_MS)
+    began = time.perf_counter()
+    gc.collect(2)
+    print(f"full collection after the freeze: {1000 * (time.perf_counter() - began):.0f} ms")

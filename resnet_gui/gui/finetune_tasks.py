@@ -9,6 +9,7 @@ weights so far, a checkpoint to resume from), while an aborted job's results are
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from resnet_gui.gui.data import ImageSource
 from resnet_gui.gui.workers import TaskContext
 
 PREVIEW_SIDE = 1024
+STEP_EVENT_INTERVAL = 0.05
+"""Seconds between two step events passed to the UI (the last step of an epoch always is)."""
 
 
 @dataclass(frozen=True)
@@ -102,10 +105,11 @@ def finetune(
 ) -> Iterator[Any]:
     """Run core's :func:`train`, yielding its events; the last one (a TrainResult) is returned too."""
     from resnet_gui.core import paths
-    from resnet_gui.core.training import FeatureCache, TrainResult, train
+    from resnet_gui.core.training import FeatureCache, StepMetrics, TrainResult, train
 
     cache = FeatureCache(paths.data_dir() / "cache" / "features") if config.mode == "head" else None
     result = None
+    last_step = 0.0
     for event in train(
         base,
         split,
@@ -119,6 +123,13 @@ def finetune(
     ):
         if isinstance(event, TrainResult):
             result = event
+        elif isinstance(event, StepMetrics) and event.step < event.steps:
+            # Steps on cached features come by the thousand per second: a burst of queued signals
+            # would keep the UI thread from painting. Epoch ends and every other event always go.
+            now = time.perf_counter()
+            if now - last_step < STEP_EVENT_INTERVAL:
+                continue
+            last_step = now
         yield event
     return result
 
