@@ -142,6 +142,13 @@ def test_health_page_flags_files_and_the_ticks_decide_the_split(
     health.set_excluded(copy, False)
     health.set_excluded(broken, False)
     assert copy not in health.excluded() and broken in health.excluded()
+    # Back to the first page and forward again with the same folder: the report and ticks stay.
+    report = health.checked
+    wizard.back()
+    wizard.back()
+    wizard.next()
+    assert health.checked is report and copy not in health.excluded()
+    wizard.next()
     split = wizard.settings_page.split()
     used = {s.path for s in (*split.train, *split.val)}
     assert copy in used and broken not in used

@@ -320,7 +320,11 @@ class HealthPage(QWizardPage):
     def initializePage(self) -> None:
         folder = self.owner.folder_page.folder()
         assert folder is not None
-        if self.checked is not None and self.checked.dataset.root == folder.resolve() and not self.error:
+        if (
+            self.checked is not None
+            and self.checked.dataset.root.resolve() == folder.resolve()
+            and not self.error
+        ):
             return  # back and forth: keep the report and the user's ticks
         self.start(folder)
 
