@@ -151,3 +151,19 @@ def sample_images(tmp_path: Path) -> list[Path]:
         Image.fromarray(array).save(path, quality=90)
         files.append(path)
     return files
+
+
+@pytest.fixture()
+def classifier(tiny_model):
+    """The tiny model on the CPU, for one test (a window's controller may replace or move it)."""
+    from resnet_gui.core.engine import Classifier
+
+    return Classifier(tiny_model, "cpu")
+
+
+@pytest.fixture()
+def window(qtbot, tmp_path: Path, classifier):
+    """A shown main window around the tiny classifier, with its own settings file."""
+    from gui.helpers import make_window
+
+    return make_window(qtbot, tmp_path / "settings.ini", classifier)

@@ -34,16 +34,6 @@ from resnet_gui.gui.data import VIEW_IMAGE, VIEW_SIDE_BY_SIDE
 from resnet_gui.gui.qtutil import file_urls_mime, to_qimage
 
 
-@pytest.fixture()
-def classifier(tiny_model) -> Classifier:
-    return Classifier(tiny_model, "cpu")
-
-
-@pytest.fixture()
-def window(qtbot, tmp_path: Path, classifier: Classifier):
-    return make_window(qtbot, tmp_path / "settings.ini", classifier)
-
-
 def _open(qtbot, window, path: Path) -> None:
     window.controller.open_paths([path])
     wait_predictions(qtbot, window, path.name)

@@ -28,16 +28,6 @@ IMAGES = 12
 
 
 @pytest.fixture()
-def classifier(tiny_model) -> Classifier:
-    return Classifier(tiny_model, "cpu")
-
-
-@pytest.fixture()
-def window(qtbot, tmp_path: Path, classifier: Classifier):
-    return make_window(qtbot, tmp_path / "settings.ini", classifier)
-
-
-@pytest.fixture()
 def folder(tmp_path: Path) -> Path:
     """Twelve small images of different colours and sizes, and a corrupt JPEG."""
     folder = tmp_path / "photos"

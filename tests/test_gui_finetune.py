@@ -20,7 +20,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWizard
 from test_training import make_shapes
 
-from resnet_gui.core.engine import Classifier
 from resnet_gui.core.training import read_bundle_info
 from resnet_gui.gui.finetune_wizard import (
     PAGE_HEALTH,
@@ -39,8 +38,9 @@ SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
 @pytest.fixture()
-def window(qtbot, tmp_path: Path, tiny_model, isolated_dirs):
-    return make_window(qtbot, tmp_path / "settings.ini", Classifier(tiny_model, "cpu"))
+def window(qtbot, tmp_path: Path, classifier, isolated_dirs):
+    """The shared window fixture's, with the app's data folder (saved models, caches) in tmp_path."""
+    return make_window(qtbot, tmp_path / "settings.ini", classifier)
 
 
 @pytest.fixture()

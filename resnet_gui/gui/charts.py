@@ -28,7 +28,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from resnet_gui.gui.qtutil import muted, soft
+from resnet_gui.gui.qtutil import bold_font, muted, soft
 
 NBSP = "\u00a0"
 PAD = 8
@@ -254,9 +254,7 @@ class CurveChart(QWidget):
         return QSize(200, 130)
 
     def _title_font(self) -> QFont:
-        font = QFont(self.font())
-        font.setBold(True)
-        return font
+        return bold_font(self.font())
 
     def _small_font(self) -> QFont:
         font = QFont(self.font())
@@ -725,9 +723,7 @@ class ConfusionMatrixView(QWidget):
         return (row, column)
 
     def _title_font(self) -> QFont:
-        font = QFont(self.font())
-        font.setBold(True)
-        return font
+        return bold_font(self.font())
 
     # -- events -----------------------------------------------------------------------------------------
 

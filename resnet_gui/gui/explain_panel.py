@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtGui import QFont, QPainter, QPaintEvent, QPalette
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.gui.data import VIEW_IMAGE, VIEW_OVERLAY, VIEW_SIDE_BY_SIDE, ExplanationView, MethodChoice
-from resnet_gui.gui.qtutil import colormap_icon, colormap_strip, muted, to_qimage
+from resnet_gui.gui.qtutil import PANEL_TITLE_SCALE, colormap_icon, colormap_strip, heading, muted, to_qimage
 
 VIEW_LABELS = ((VIEW_OVERLAY, "Overlay"), (VIEW_SIDE_BY_SIDE, "Side by side"), (VIEW_IMAGE, "Photo"))
 SCORE_TOOLTIP = (
@@ -95,11 +95,7 @@ class ExplanationPanel(QWidget):
         super().__init__(parent)
         self._methods: dict[str, MethodChoice] = {}
 
-        title = QLabel("Explanation")
-        title_font = QFont(title.font())
-        title_font.setBold(True)
-        title_font.setPointSizeF(title_font.pointSizeF() * 1.15)
-        title.setFont(title_font)
+        title = heading("Explanation", PANEL_TITLE_SCALE)
 
         self.status = QLabel()
         self.status.setWordWrap(True)

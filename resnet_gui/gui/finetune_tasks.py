@@ -64,15 +64,11 @@ class CellExplanation:
 
 def check_folder(context: TaskContext, folder: Path) -> Iterator[Any]:
     """Scan ``folder`` (class folders or train/val/test) and check every image; yields Progress."""
-    from resnet_gui.core.training import HealthReport, iter_health, scan_dataset
+    from resnet_gui.core.training import iter_health, scan_dataset
+    from resnet_gui.core.training.events import forward_progress
 
     dataset = scan_dataset(folder)
-    report = None
-    for item in iter_health(dataset, cancel=context.is_cancelled):
-        if isinstance(item, HealthReport):
-            report = item
-        else:
-            yield item
+    report = yield from forward_progress(iter_health(dataset, cancel=context.is_cancelled))
     context.check()
     return FolderChecked(dataset, report)
 
@@ -140,15 +136,13 @@ def evaluate_bundle(
     """Score the trained bundle on the validation images it was not trained on; yields Progress."""
     from resnet_gui.core.engine import Classifier
     from resnet_gui.core.models import load_model
-    from resnet_gui.core.training import EvaluationReport, iter_evaluate
+    from resnet_gui.core.training import iter_evaluate
+    from resnet_gui.core.training.events import forward_progress
 
     classifier = Classifier(load_model(str(bundle)), device=device)
-    report = None
-    for item in iter_evaluate(classifier, folder, split=split, cancel=context.is_cancelled):
-        if isinstance(item, EvaluationReport):
-            report = item
-        else:
-            yield item
+    report = yield from forward_progress(
+        iter_evaluate(classifier, folder, split=split, cancel=context.is_cancelled)
+    )
     return Evaluated(report, classifier)
 
 

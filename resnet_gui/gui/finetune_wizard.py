@@ -62,7 +62,7 @@ from resnet_gui.gui.charts import ConfusionMatrixView, CurveChart
 from resnet_gui.gui.controller import Controller, describe_error
 from resnet_gui.gui.data import ModelChoice, Picture
 from resnet_gui.gui.image_view import ImageView
-from resnet_gui.gui.qtutil import local_paths, muted, to_qimage
+from resnet_gui.gui.qtutil import heading, local_paths, muted, to_qimage
 from resnet_gui.gui.settings import AppSettings
 from resnet_gui.gui.workers import Job
 
@@ -149,14 +149,6 @@ def _device_name(device: str) -> str:
     return "CPU" if device == "cpu" else "GPU" if device.startswith("cuda") else device.upper()
 
 
-def _heading(text: str) -> QLabel:
-    label = QLabel(text)
-    font = label.font()
-    font.setBold(True)
-    label.setFont(font)
-    return label
-
-
 def _wrapped(text: str = "") -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
@@ -200,7 +192,7 @@ class FolderPage(QWizardPage):
             "Photos are never changed or moved. The next page checks every photo first."
         )
         layout = QVBoxLayout(self)
-        layout.addWidget(_heading("Folder"))
+        layout.addWidget(heading("Folder"))
         layout.addLayout(row)
         layout.addWidget(self.note)
         layout.addSpacing(12)
@@ -292,7 +284,7 @@ class HealthPage(QWizardPage):
         self.flagged.setIconSize(QSize(40, 40))
         self.flagged.setRootIsDecorated(True)
         self.flagged.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        self.flagged_label = _heading("Flagged files")
+        self.flagged_label = heading("Flagged files")
         self.leave_all = QPushButton("Leave Out All Flagged")
         self.leave_all.clicked.connect(lambda: self._set_all(True))
         self.keep_all = QPushButton("Keep All")
@@ -712,7 +704,6 @@ class SettingsPage(QWizardPage):
         has_val_folder = checked is not None and any(s.split == "val" for s in checked.dataset.samples)
         self.val_fraction.setVisible(not has_val_folder)
         self.val_folder_note.setVisible(has_val_folder)
-        self._suggest_out()
         if self.base is None and self._job is None:
             self._model_picked()
         self._update_estimate()
@@ -762,8 +753,7 @@ class SettingsPage(QWizardPage):
         defaults = MODE_DEFAULTS[self.mode()]
         self.epochs.setValue(defaults["epochs"])
         self.patience.setValue(defaults["patience"])
-        self._suggest_out()
-        self._update_estimate()
+        self._update_estimate()  # also suggests a file name for the new mode
 
     # -- the base model and the estimate
 
@@ -1336,9 +1326,9 @@ class ResultsPage(QWizardPage):
         report_row.addWidget(self.save_report_button)
         report_row.addWidget(self.report_label, 1)
         left_layout.addLayout(report_row)
-        left_layout.addWidget(_heading("Per class"))
+        left_layout.addWidget(heading("Per class"))
         left_layout.addWidget(self.per_class)
-        left_layout.addWidget(_heading("Confusion matrix (rows: true class, columns: the model's answer)"))
+        left_layout.addWidget(heading("Confusion matrix (rows: true class, columns: the model's answer)"))
         left_layout.addWidget(self.matrix, 2)
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -1554,7 +1544,7 @@ class SavePage(QWizardPage):
         cli = _wrapped()
         self.cli = cli
         layout = QVBoxLayout(self)
-        layout.addWidget(_heading("Saved as"))
+        layout.addWidget(heading("Saved as"))
         layout.addWidget(self.where)
         layout.addLayout(buttons)
         layout.addSpacing(8)

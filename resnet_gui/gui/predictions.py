@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.gui.data import PredictionRow, PredictionsView
-from resnet_gui.gui.qtutil import muted, soft
+from resnet_gui.gui.qtutil import PANEL_TITLE_SCALE, heading, muted, soft
 
 MAX_K = 20
 
@@ -168,11 +168,7 @@ class PredictionsPanel(QWidget):
         self.view = PredictionsView("empty")
         self.bars: list[PredictionBar] = []
 
-        title = QLabel("Predictions")
-        title_font = QFont(title.font())
-        title_font.setBold(True)
-        title_font.setPointSizeF(title_font.pointSizeF() * 1.15)
-        title.setFont(title_font)
+        title = heading("Predictions", PANEL_TITLE_SCALE)
 
         self.top_k = QSpinBox()
         self.top_k.setRange(1, MAX_K)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QMimeData, QSize, QUrl
-from PySide6.QtGui import QColor, QIcon, QImage, QPalette, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPalette, QPixmap
+from PySide6.QtWidgets import QLabel
 
 
 def to_qimage(array: np.ndarray) -> QImage:
@@ -97,3 +98,23 @@ def soft(color: QColor, alpha: int) -> QColor:
 def muted(palette: QPalette) -> QColor:
     """The palette's colour for secondary text."""
     return palette.color(QPalette.ColorRole.PlaceholderText)
+
+
+PANEL_TITLE_SCALE = 1.15
+"""The side panels' titles ("Predictions", "Explanation") are this much larger than the text."""
+
+
+def bold_font(base: QFont, scale: float = 1.0) -> QFont:
+    """``base`` in bold, ``scale`` times its size: the app's titles and headings."""
+    font = QFont(base)
+    font.setBold(True)
+    if scale != 1.0:
+        font.setPointSizeF(font.pointSizeF() * scale)
+    return font
+
+
+def heading(text: str, scale: float = 1.0) -> QLabel:
+    """A bold label over a section (``scale`` 1.15 for a panel's title)."""
+    label = QLabel(text)
+    label.setFont(bold_font(label.font(), scale))
+    return label

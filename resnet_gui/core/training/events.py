@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from resnet_gui.core.errors import ResNetGuiError
 
-__all__ = ["Cancelled", "Progress", "TrainingError"]
+__all__ = ["Cancelled", "Progress", "TrainingError", "forward_progress"]
+
+T = TypeVar("T")
 
 
 class TrainingError(ResNetGuiError):
@@ -62,3 +66,19 @@ class Progress:
             elapsed=time.perf_counter() - self.started,
             message=self.message if message is None else message,
         )
+
+
+def forward_progress(steps: Iterable[Progress | T]) -> Generator[Progress, None, T | None]:
+    """Pass on a step's :class:`Progress` events and return its result (its last other item).
+
+    The steps of this package yield progress, then their result; a generator that runs one as
+    part of its own work writes ``result = yield from forward_progress(step(...))``. ``None``
+    when the step ended without a result (it was cancelled).
+    """
+    result = None
+    for item in steps:
+        if isinstance(item, Progress):
+            yield item
+        else:
+            result = item
+    return result

@@ -53,7 +53,7 @@ from resnet_gui.core.training.bundle import checkpoint_path, normalise_bundle_pa
 from resnet_gui.core.training.checkpoint import RunState, restore_checkpoint, write_checkpoint
 from resnet_gui.core.training.config import PROBE_PATIENCE, TrainConfig
 from resnet_gui.core.training.dataset import Sample, file_digest, fingerprint
-from resnet_gui.core.training.events import Progress, TrainingError
+from resnet_gui.core.training.events import Progress, TrainingError, forward_progress
 from resnet_gui.core.training.features import (
     FeatureCache,
     ModelParts,
@@ -454,26 +454,23 @@ def train(
             hit = feature_cache.get(key) if feature_cache is not None else None
             if hit is not None:
                 return hit
-            result = None
-            for item in extract(
-                frozen,  # type: ignore[arg-type]
-                samples,
-                loaded.preprocessing,
-                augmented_views=views,
-                aug=config.augmentation,
-                seed=config.seed,
-                device=device,
-                batch_size=config.batch_size,
-                workers=config.workers,
-                dtype=dtype,
-                autocast=run.autocast,
-                cancel=cancel,
-                phase=what,
-            ):
-                if isinstance(item, Progress):
-                    yield item
-                else:
-                    result = item
+            result = yield from forward_progress(
+                extract(
+                    frozen,  # type: ignore[arg-type]
+                    samples,
+                    loaded.preprocessing,
+                    augmented_views=views,
+                    aug=config.augmentation,
+                    seed=config.seed,
+                    device=device,
+                    batch_size=config.batch_size,
+                    workers=config.workers,
+                    dtype=dtype,
+                    autocast=run.autocast,
+                    cancel=cancel,
+                    phase=what,
+                )
+            )
             if result is not None and feature_cache is not None:
                 feature_cache.put(key, result)
             return result
@@ -641,25 +638,22 @@ def _probe_sources(
             (split.train, config.cached_views or 0, "probe features (train)"),
             (split.val, 0, "probe features (val)"),
         ):
-            result = None
-            for item in extract(
-                backbone,
-                samples,
-                loaded.preprocessing,
-                augmented_views=views,
-                aug=config.augmentation,
-                seed=config.seed,
-                device=run.device,
-                batch_size=config.batch_size,
-                workers=config.workers,
-                autocast=run.autocast,
-                cancel=cancel,
-                phase=name,
-            ):
-                if isinstance(item, Progress):
-                    yield item
-                else:
-                    result = item
+            result = yield from forward_progress(
+                extract(
+                    backbone,
+                    samples,
+                    loaded.preprocessing,
+                    augmented_views=views,
+                    aug=config.augmentation,
+                    seed=config.seed,
+                    device=run.device,
+                    batch_size=config.batch_size,
+                    workers=config.workers,
+                    autocast=run.autocast,
+                    cancel=cancel,
+                    phase=name,
+                )
+            )
             if result is None and samples:
                 return None
             results.append(result)
