@@ -62,6 +62,7 @@ from resnet_gui.gui.charts import ConfusionMatrixView, CurveChart
 from resnet_gui.gui.controller import Controller, describe_error
 from resnet_gui.gui.data import ModelChoice, Picture
 from resnet_gui.gui.image_view import ImageView
+from resnet_gui.gui.predictions import format_percent
 from resnet_gui.gui.qtutil import heading, local_paths, muted, to_qimage
 from resnet_gui.gui.settings import AppSettings
 from resnet_gui.gui.workers import Job
@@ -130,7 +131,8 @@ def _pixmap(array: np.ndarray) -> QPixmap:
 
 
 def _percent(value: float | None) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{100 * value:.1f} %"
+    """The predictions panel's percentages, or a dash when there is no value (no validation)."""
+    return "–" if value is None or not math.isfinite(value) else format_percent(value)
 
 
 def _duration(seconds: float | None) -> str:
