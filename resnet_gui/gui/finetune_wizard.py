@@ -488,9 +488,8 @@ class HealthPage(QWizardPage):
             top.setExpanded(True)
         tree.resizeColumnToContents(0)
         count = sum(len(items) for _, items in groups)
-        self.flagged_label.setText(f"Flagged files ({count})" if count else "Flagged files: none")
-        for widget in (self.leave_all, self.keep_all, self.flagged):
-            widget.setVisible(bool(count))
+        self.flagged_label.setText(f"Flagged files ({count})")
+        self.flagged_box.setVisible(bool(count))  # none: the summary says "No problems found"
         tree.itemChanged.connect(self._item_changed)
 
     def _item_changed(self, item: QTreeWidgetItem, column: int) -> None:
