@@ -15,8 +15,9 @@ from pathlib import Path
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
-HYMENOPTERA = REPO.parent / "shared" / "data" / "hymenoptera"
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+from shared_data import HYMENOPTERA  # noqa: E402  (the tests' lookup of the shared data sets)
 
 
 def real_photo() -> Image.Image:

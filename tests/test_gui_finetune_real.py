@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from gui.helpers import WAIT_MS, longest_gap, make_window, shown_labels, ui_ticks, wait_predictions
 from PIL import Image
-from test_training_real import HYMENOPTERA
+from shared_data import HYMENOPTERA, SHARED_DATA_ENV
 
 from resnet_gui.core.engine import Classifier
 from resnet_gui.gui.finetune_wizard import (
@@ -53,7 +53,7 @@ def test_wizard_on_hymenoptera(qtbot, tmp_path: Path, real_keras_weights_path: P
     from conftest import require_real
 
     if not (HYMENOPTERA / "train").is_dir():
-        require_real(f"the hymenoptera data set is missing at {HYMENOPTERA}")
+        require_real(f"the hymenoptera data set is missing at {HYMENOPTERA} (set {SHARED_DATA_ENV})")
     window = make_window(qtbot, tmp_path / "settings.ini", Classifier(real_resnet50, "cpu"))
     wizard = FinetuneWizard(
         window.controller,

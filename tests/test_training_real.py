@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_real
+from shared_data import HYMENOPTERA, SHARED_DATA_ENV
 
 from resnet_gui.core.training import (
     TrainConfig,
@@ -28,15 +29,13 @@ from resnet_gui.core.training import (
     scan_dataset,
 )
 
-HYMENOPTERA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hymenoptera"
-
 pytestmark = [pytest.mark.real_model, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def hymenoptera() -> Path:
     if not (HYMENOPTERA / "train").is_dir() or not (HYMENOPTERA / "val").is_dir():
-        require_real(f"the hymenoptera data set is missing at {HYMENOPTERA}")
+        require_real(f"the hymenoptera data set is missing at {HYMENOPTERA} (set {SHARED_DATA_ENV})")
     return HYMENOPTERA
 
 
