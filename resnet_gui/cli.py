@@ -7,6 +7,7 @@ clear message on stderr and turn into a non-zero exit code; they never show a tr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -14,8 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from resnet_gui import __version__, cli_training
-from resnet_gui.cli_options import add_image_options, add_model_options, apply_image_options
-from resnet_gui.core.errors import ResNetGuiError
+from resnet_gui.cli_options import (
+    MAX_EXPLAIN_CLASSES,
+    add_image_options,
+    add_model_options,
+    add_overwrite_option,
+    apply_image_options,
+    batch_size_option,
+    fraction,
+    top_k_type,
+    whole_number,
+)
+from resnet_gui.core.atomic import output_reason
+from resnet_gui.core.errors import OutputError, ResNetGuiError
+from resnet_gui.core.text import printable, printable_path
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
 EXIT_SOME_IMAGES_FAILED = 3
@@ -39,10 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(classify)
     add_image_options(classify)
     classify.add_argument(
-        "--top-k", type=int, default=5, metavar="K", help="how many classes to show (default 5)"
+        "--top-k", type=top_k_type(), default=5, metavar="K", help="how many classes to show (default 5)"
     )
     classify.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    classify.add_argument("--batch-size", type=int, default=8, help=argparse.SUPPRESS)
+    classify.add_argument("--batch-size", **batch_size_option(8), help=argparse.SUPPRESS)  # type: ignore[arg-type]
 
     _add_explain_parser(commands)
     cli_training.add_parsers(commands)
@@ -86,7 +99,11 @@ def _add_explain_parser(commands: Any) -> None:
         help="class to explain: a name, a unique part of one, or an index (repeatable; default: the top-k)",
     )
     explain.add_argument(
-        "--top-k", type=int, default=1, metavar="K", help="explain the K most probable classes"
+        "--top-k",
+        type=top_k_type(MAX_EXPLAIN_CLASSES),
+        default=1,
+        metavar="K",
+        help=f"explain the K most probable classes (1 to {MAX_EXPLAIN_CLASSES})",
     )
     explain.add_argument(
         "--out", metavar="PNG", help="write the overlay here (with K > 1: one file per class)"
@@ -94,8 +111,9 @@ def _add_explain_parser(commands: Any) -> None:
     explain.add_argument(
         "--save-heatmap", metavar="NPY", help="write the map aligned to the photo's pixels (H×W float32, 0–1)"
     )
+    add_overwrite_option(explain)
     explain.add_argument("--colormap", default="turbo", choices=COLORMAPS)
-    explain.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0–1 (default 0.5)")
+    explain.add_argument("--alpha", type=fraction, default=0.5, help="overlay opacity 0–1 (default 0.5)")
     explain.add_argument(
         "--fit",
         default="crop",
@@ -136,18 +154,19 @@ def _add_batch_parser(commands: Any) -> None:
         help="; ".join(f"{name}: {fmt.description}" for name, fmt in FORMATS.items())
         + " (default: from the --out suffix, else csv)",
     )
+    add_overwrite_option(batch)
     batch.add_argument("--recursive", "-r", action="store_true", help="also classify images in subfolders")
     batch.add_argument(
-        "--top-k", type=int, default=5, metavar="K", help="classes recorded per image (default 5)"
+        "--top-k", type=top_k_type(), default=5, metavar="K", help="classes recorded per image (default 5)"
     )
     add_model_options(batch)
     add_image_options(batch)
     batch.add_argument(
-        "--batch-size", type=int, default=16, metavar="N", help="images per forward pass (default 16)"
+        "--batch-size", **batch_size_option(16), help="images per forward pass (default 16)"  # type: ignore[arg-type]
     )
     batch.add_argument(
         "--workers",
-        type=int,
+        type=whole_number(0, 64),
         metavar="N",
         help="threads decoding images ahead of the model (default: the cores the model leaves free, "
         "at least 1; 0: no read-ahead)",
@@ -165,7 +184,7 @@ def _add_batch_parser(commands: Any) -> None:
     )
     batch.add_argument(
         "--min-confidence",
-        type=float,
+        type=fraction,
         metavar="P",
         help="with --sort-into: images whose top-1 probability is below P (0-1) go to DIR/_unsure/",
     )
@@ -175,7 +194,9 @@ def _add_batch_parser(commands: Any) -> None:
 
 
 def _print_error(error: BaseException) -> None:
-    print(f"resnet-gui: error: {_with_hint(str(error))}", file=sys.stderr)
+    # Line by line: a message may span lines on purpose, but no control character reaches the terminal.
+    text = "\n".join(printable(line) for line in _with_hint(str(error)).split("\n"))
+    print(f"resnet-gui: error: {text}", file=sys.stderr)
 
 
 TOO_LARGE = "possible decompression bomb"  # core's words for an image over the size limit
@@ -186,6 +207,11 @@ def _with_hint(reason: str) -> str:
     if TOO_LARGE in reason:
         return f"{reason} (if you trust the file, open it with --max-megapixels 0 or a higher limit)"
     return reason
+
+
+def _model_inputs(args: argparse.Namespace) -> list[str]:
+    """The model files a command reads (never to be overwritten by its own outputs)."""
+    return [str(ref) for ref in (getattr(args, "weights", None), getattr(args, "model", None)) if ref]
 
 
 def _load_classifier(args: argparse.Namespace):
@@ -204,26 +230,23 @@ def _load_classifier(args: argparse.Namespace):
 
 def _format_result_table(result, top_k: int) -> str:
     lines = [
-        f"{result.source}  ({result.image_size[0]}x{result.image_size[1]}, "
+        f"{printable_path(result.source)}  ({result.image_size[0]}x{result.image_size[1]}, "
         f"decode {result.decode_seconds * 1000:.0f} ms, inference {result.inference_seconds * 1000:.0f} ms)"
     ]
-    width = max(len(p.label) for p in result.predictions)
-    for rank, prediction in enumerate(result.predictions, start=1):
+    labels = [printable(p.label) for p in result.predictions]
+    width = max(len(label) for label in labels)
+    for rank, (prediction, label) in enumerate(zip(result.predictions, labels, strict=True), start=1):
         bar = "#" * round(prediction.probability * 30)
-        lines.append(
-            f"  {rank:>2}. {prediction.label:<{width}}  {prediction.probability * 100:6.2f} %  {bar}"
-        )
+        lines.append(f"  {rank:>2}. {label:<{width}}  {prediction.probability * 100:6.2f} %  {bar}")
     return "\n".join(lines)
 
 
 def run_classify(args: argparse.Namespace) -> int:
     from resnet_gui.core.engine import ImageFailure
 
-    if args.top_k < 1:
-        raise ResNetGuiError("--top-k must be at least 1.")
     classifier = _load_classifier(args)
     if not args.json:
-        print(f"Model: {classifier.loaded.name} on {classifier.device}", file=sys.stderr)
+        print(f"Model: {printable(classifier.loaded.name)} on {classifier.device}", file=sys.stderr)
     failures = 0
     records = []
     for outcome in classifier.classify_paths(args.paths, top_k=args.top_k, batch_size=args.batch_size):
@@ -231,7 +254,10 @@ def run_classify(args: argparse.Namespace) -> int:
             failures += 1
             records.append({"path": outcome.source, "error": outcome.reason})
             if not args.json:
-                print(f"{outcome.source}: cannot classify: {_with_hint(outcome.reason)}", file=sys.stderr)
+                print(
+                    f"{printable_path(outcome.source)}: cannot classify: {_with_hint(outcome.reason)}",
+                    file=sys.stderr,
+                )
             continue
         records.append(
             {
@@ -251,12 +277,20 @@ def run_classify(args: argparse.Namespace) -> int:
     return EXIT_SOME_IMAGES_FAILED if failures else 0
 
 
+MAX_LABEL_IN_FILE_NAME = 40  # characters of a class name put into an output file's name
+
+
 def _output_path(template: str, rank: int, label: str, count: int) -> Path:
-    """``--out x.png`` for one class; ``x-2-tiger_cat.png`` style names when several are written."""
+    """``--out x.png`` for one class; ``x-2-tiger_cat.png`` style names when several are written.
+
+    The class name is cut short and reduced to letters and digits, so a long or odd name (from a
+    bundle) can never make a file name the system refuses or one that points elsewhere.
+    """
     path = Path(template)
     if count == 1:
         return path
-    safe = "".join(c if c.isalnum() else "_" for c in label).strip("_") or "class"
+    safe = "".join(c if c.isalnum() and c.isascii() else "_" for c in label)
+    safe = safe[:MAX_LABEL_IN_FILE_NAME].strip("_") or "class"
     return path.with_name(f"{path.stem}-{rank}-{safe}{path.suffix}")
 
 
@@ -270,45 +304,68 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
     return params
 
 
+def _explain_outputs(args: argparse.Namespace, labels: list[str], count: int) -> list:
+    """The files ``explain`` writes for these classes, as :class:`OutputTarget` (empty without --out)."""
+    from resnet_gui.core.outputs import OutputTarget
+
+    targets = []
+    for rank, label in enumerate(labels[:count], start=1):
+        if args.out:
+            targets.append(OutputTarget(_output_path(args.out, rank, label, count), "overlay-png", "--out"))
+        if args.save_heatmap:
+            path = _output_path(args.save_heatmap, rank, label, count)
+            targets.append(OutputTarget(path, "heatmap-npy", "--save-heatmap"))
+    return targets
+
+
 def run_explain(args: argparse.Namespace) -> int:
     from resnet_gui.core.explain.maps import overlay, save_heatmap_npy, save_png, side_by_side
     from resnet_gui.core.explain.pipeline import explain_photo
     from resnet_gui.core.images import load_image
+    from resnet_gui.core.outputs import check_outputs, claim_outputs
 
-    if args.top_k < 1:
-        raise ResNetGuiError("--top-k must be at least 1.")
-    if not 0.0 <= args.alpha <= 1.0:
-        raise ResNetGuiError("--alpha must be between 0 and 1.")
+    if args.target and len(args.target) > MAX_EXPLAIN_CLASSES:
+        raise ResNetGuiError(f"--target can be given at most {MAX_EXPLAIN_CLASSES} times.")
+    inputs = [args.image, *_model_inputs(args)]
+    if len(args.target or ()) <= 1 and args.top_k == 1:
+        # One class: the file names are known now, so a refused output costs no computing.
+        check_outputs(_explain_outputs(args, ["class"], 1), inputs=inputs, overwrite=args.overwrite)
     image = load_image(args.image)
     classifier = _load_classifier(args)
     targets = [int(t) if t.isdigit() else t for t in args.target] if args.target else None
+    top_k = min(args.top_k, len(classifier.categories))
     result = explain_photo(
         classifier,
         image,
         method=args.method,
         targets=targets,
-        top_k=args.top_k,
+        top_k=top_k,
         fit=args.fit,
         score=args.score,
         params=_parse_params(args.param),
     )
-    model = f"{classifier.loaded.name} on {classifier.device}"
-    print(f"{args.image}: {args.method} with {model} ({result.seconds:.2f} s)")
-    width = max(len(c.label) for c in result.classes)
-    compose = side_by_side if args.view == "side-by-side" else overlay
-    for rank, explained in enumerate(result.classes, start=1):
-        line = f"  {rank:>2}. {explained.label:<{width}}  {explained.probability * 100:6.2f} %"
-        if args.out:
-            path = _output_path(args.out, rank, explained.label, len(result.classes))
-            save_png(compose(image, explained.map_on_image, colormap=args.colormap, alpha=args.alpha), path)
-            line += f"  overlay: {path}"
-        if args.save_heatmap:
-            path = _output_path(args.save_heatmap, rank, explained.label, len(result.classes))
-            save_heatmap_npy(explained.map_on_image, path)
-            line += f"  heat map: {path}"
-        print(line)
-        if explained.deletion is not None:
-            print(f"      faithfulness: {explained.deletion.summary(explained.label)}")
+    labels = [explained.label for explained in result.classes]
+    outputs = _explain_outputs(args, labels, len(labels))
+    with claim_outputs(outputs, inputs=inputs, overwrite=args.overwrite):
+        model = f"{printable(classifier.loaded.name)} on {classifier.device}"
+        print(f"{printable_path(args.image)}: {args.method} with {model} ({result.seconds:.2f} s)")
+        width = max(len(printable(c.label)) for c in result.classes)
+        compose = side_by_side if args.view == "side-by-side" else overlay
+        for rank, explained in enumerate(result.classes, start=1):
+            label = printable(explained.label)
+            line = f"  {rank:>2}. {label:<{width}}  {explained.probability * 100:6.2f} %"
+            if args.out:
+                path = _output_path(args.out, rank, explained.label, len(result.classes))
+                picture = compose(image, explained.map_on_image, colormap=args.colormap, alpha=args.alpha)
+                save_png(picture, path)
+                line += f"  overlay: {printable_path(path)}"
+            if args.save_heatmap:
+                path = _output_path(args.save_heatmap, rank, explained.label, len(result.classes))
+                save_heatmap_npy(explained.map_on_image, path)
+                line += f"  heat map: {printable_path(path)}"
+            print(line)
+            if explained.deletion is not None:
+                print(f"      faithfulness: {printable(explained.deletion.summary(explained.label))}")
     return 0
 
 
@@ -372,40 +429,17 @@ def run_weights(args: argparse.Namespace) -> int:
 
 def run_batch(args: argparse.Namespace) -> int:
     """Scan, classify with a progress bar, write as it goes, summarise, then sort if asked."""
-    import time
+    from resnet_gui.core.batch import BatchInputError, display_path, format_for, scan_inputs
+    from resnet_gui.core.outputs import OutputTarget, check_outputs, claim_outputs
 
-    from resnet_gui.core.batch import (
-        BatchInputError,
-        BatchOutputError,
-        BatchRow,
-        BatchSummary,
-        apply_sort,
-        classify_folder,
-        default_workers,
-        display_path,
-        format_for,
-        format_plan,
-        format_progress,
-        open_writer,
-        path_key,
-        plan_sort,
-        scan_inputs,
-    )
-
-    if args.top_k < 1 or args.batch_size < 1 or (args.workers is not None and args.workers < 0):
-        raise ResNetGuiError("--top-k and --batch-size must be at least 1, --workers at least 0.")
-    if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
-        raise ResNetGuiError("--min-confidence must be between 0 and 1 (e.g. 0.5).")
     if not args.sort_into and (args.dry_run or args.min_confidence is not None or args.mode != "copy"):
         raise ResNetGuiError("--mode, --min-confidence and --dry-run go with --sort-into DIR.")
     if args.resume and not args.out:
         raise ResNetGuiError("--resume needs --out FILE (the results file to continue).")
     output_format = format_for(args.out, args.format)
+    outputs = [OutputTarget(Path(args.out), f"batch-{output_format.name}")] if args.out else []
+    check_outputs(outputs, inputs=_model_inputs(args), overwrite=args.overwrite)
     log = sys.stderr
-    # Results on stdout keep stdout for the results; the summary then goes to stderr.
-    say = sys.stderr if not args.out else sys.stdout
-    on_terminal = log.isatty()
-
     paths = scan_inputs(
         args.inputs,
         args.recursive,
@@ -413,11 +447,38 @@ def run_batch(args: argparse.Namespace) -> int:
     )
     if not paths:
         hint = "" if args.recursive else " (add --recursive to look in subfolders)"
-        raise BatchInputError(f"No image files in {', '.join(args.inputs)}{hint}.")
+        raise BatchInputError(f"No image files in {', '.join(map(printable, args.inputs))}{hint}.")
     classifier = _load_classifier(args)
+    with claim_outputs(outputs, inputs=[*paths, *_model_inputs(args)], overwrite=args.overwrite):
+        return _run_batch(args, classifier, paths, output_format)
+
+
+def _run_batch(args: argparse.Namespace, classifier, paths, output_format) -> int:
+    import time
+
+    from resnet_gui.core.batch import (
+        BatchOutputError,
+        BatchRow,
+        BatchSummary,
+        apply_sort,
+        classify_folder,
+        default_workers,
+        display_path,
+        format_plan,
+        format_progress,
+        open_writer,
+        path_key,
+        plan_sort,
+    )
+
+    log = sys.stderr
+    # Results on stdout keep stdout for the results; the summary then goes to stderr.
+    say = sys.stderr if not args.out else sys.stdout
+    on_terminal = log.isatty()
     workers = default_workers(classifier) if args.workers is None else args.workers
     top_k = min(args.top_k, len(classifier.categories))
-    writer = open_writer(args.out, output_format, top_k=top_k, resume=args.resume)
+    stdout = getattr(sys.stdout, "wrapped", sys.stdout)
+    writer = open_writer(args.out, output_format, top_k=top_k, resume=args.resume, stream=stdout)
     done_keys = {path_key(row.path) for row in writer.existing}
     todo = [path for path in paths if path_key(path) not in done_keys]
     summary = BatchSummary(
@@ -425,8 +486,8 @@ def run_batch(args: argparse.Namespace) -> int:
     )
     sort_rows: list[BatchRow] = list(writer.existing) if args.sort_into else []
     print(
-        f"Classifying {len(todo)} files with {classifier.loaded.name} on {classifier.device} "
-        f"(batch {args.batch_size}, {workers} loader threads) into {writer.name}",
+        f"Classifying {len(todo)} files with {printable(classifier.loaded.name)} on {classifier.device} "
+        f"(batch {args.batch_size}, {workers} loader threads) into {display_path(writer.name)}",
         file=log,
     )
     max_failure_lines = 10
@@ -527,6 +588,57 @@ def run_samples(args: argparse.Namespace) -> int:
     return run_classify(namespace)
 
 
+class _GuardedOutput:
+    """Standard output whose write errors (a full disk, a closed pipe) become one clear sentence.
+
+    Wraps the stream for the duration of a command; after a failure the file descriptor is pointed
+    at the null device, so the interpreter's last flush does not print a traceback either.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    @property
+    def wrapped(self) -> Any:
+        """The stream itself, for writers (batch results) that handle their own errors in bytes."""
+        return self._stream
+
+    def _failed(self, error: OSError) -> OutputError:
+        import contextlib
+        import os
+
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        return OutputError(f"Cannot write to the standard output: {output_reason(error)}.")
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as error:
+            raise self._failed(error) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as error:
+            raise self._failed(error) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _tolerant_encoding() -> None:
+    """A character the terminal's encoding lacks (an accented class name on an ASCII terminal) is
+    written as an escape instead of aborting the command."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -543,11 +655,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         apply_image_options(args)
     except argparse.ArgumentTypeError as error:
         parser.error(str(error))
+    _tolerant_encoding()
+    real_stdout = sys.stdout
+    sys.stdout = _GuardedOutput(real_stdout)  # type: ignore[assignment]
     try:
-        return handlers[args.command](args)
+        code = handlers[args.command](args)
+        sys.stdout.flush()
+        return code
     except ResNetGuiError as error:
         _print_error(error)
         return error.exit_code
     except KeyboardInterrupt:
         print("resnet-gui: interrupted", file=sys.stderr)
         return 130
+    finally:
+        sys.stdout = real_stdout

@@ -133,4 +133,4 @@ def test_max_megapixels_opens_photos_over_the_size_limit(
         assert "too large" not in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([command, target, *model, "--max-megapixels", "-1"])
-    assert "cannot be negative" in capsys.readouterr().err
+    assert "must be 0 (no limit) or a number of megapixels" in capsys.readouterr().err

@@ -97,7 +97,6 @@ def test_named_target_and_score(tiny_weights_file: Path, sample_images: list[Pat
         (["--target", "7"], "7"),
         (["--param", "n_steps"], "NAME=VALUE"),
         (["--method", "integrated_gradients", "--param", "n_steps=-1"], "n_steps"),
-        (["--alpha", "2"], "--alpha"),
     ],
 )
 def test_bad_requests_are_clear_errors(

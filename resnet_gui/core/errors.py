@@ -73,3 +73,47 @@ class WeightsShapeMismatchError(WeightsError):
 
 class KerasImportError(WeightsError):
     """A Keras/TF.js model could not be converted."""
+
+
+class ModelMetadataError(WeightsError):
+    """A model file's metadata (preprocessing, class names) is malformed or out of range.
+
+    Refused where the file is read, naming the field, so no later step sees a crop of -5 or a
+    resize of 100000 pixels. ``problem`` is the clause about the field ("its preprocessing 'std' is
+    [0, 0, 0]; ..."); :meth:`about` names the file in the sentence.
+    """
+
+    def __init__(self, problem: str, source: str = "") -> None:
+        self.problem = problem
+        self.source = source
+        what = f"The model file '{source}'" if source else "The model file"
+        super().__init__(f"{what} cannot be used: {problem}. It is damaged or was not made by this app.")
+
+    def about(self, source: str | Path) -> ModelMetadataError:
+        """The same error, naming the file it came from."""
+        return ModelMetadataError(self.problem, str(source))
+
+
+class NonFiniteWeightsError(WeightsError):
+    """A model's weights hold NaN or infinite values: every prediction would be meaningless."""
+
+
+class OutputError(ResNetGuiError):
+    """A result file cannot be written where the user asked (permissions, full disk, a folder)."""
+
+    exit_code = 5
+
+
+class OutputExistsError(OutputError):
+    """The output path holds something that is not ours to replace (an input, a model, a user's file)."""
+
+
+class OutputBusyError(OutputError):
+    """Another run is writing the same output right now."""
+
+
+class TrainingDivergedError(ResNetGuiError):
+    """A fine-tuning run whose loss or weights became NaN or infinite: nothing it made is kept.
+
+    Its own type so a front end can offer the fix the message names (a lower learning rate).
+    """

@@ -12,7 +12,6 @@ torchvision is imported lazily so that listing names (e.g. for a menu) stays che
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,15 +265,26 @@ def default_model_choice() -> tuple[str, str]:
     )
 
 
-def _categories_from_metadata(metadata: dict[str, str], num_classes: int) -> tuple[str, ...]:
-    raw = metadata.get("categories")
-    if raw:
-        categories = tuple(json.loads(raw))
-        if len(categories) == num_classes:
-            return categories
+def _default_categories(num_classes: int) -> tuple[str, ...]:
     if num_classes == 1000:
         return imagenet_categories()
     return tuple(f"class {index}" for index in range(num_classes))
+
+
+def _use_metadata(
+    metadata: dict[str, str], num_classes: int, default: Preprocessing, source: str | Path
+) -> tuple[Preprocessing, tuple[str, ...]]:
+    """The preprocessing and class names a file's metadata records, validated (named in errors)."""
+    from resnet_gui.core.errors import ModelMetadataError
+    from resnet_gui.core.metadata import metadata_categories, metadata_preprocessing
+
+    try:
+        return (
+            metadata_preprocessing(metadata, default),
+            metadata_categories(metadata, num_classes, _default_categories),
+        )
+    except ModelMetadataError as error:
+        raise error.about(source) from None
 
 
 def _num_classes_of(state_dict: dict[str, torch.Tensor]) -> int:
@@ -316,22 +326,29 @@ def load_model(
     if weights_file is None and model is not None and _looks_like_a_file(model):
         model, weights_file = None, model
     if weights_file is not None:
+        from resnet_gui.core.errors import ModelMetadataError
+        from resnet_gui.core.metadata import check_finite_weights, metadata_name
+
         state_dict, metadata = read_weights_file(weights_file)
         architecture = parse_model_ref(model)[0] if model else metadata.get("architecture", DEFAULT_MODEL)
         spec = get_model_spec(architecture)
         num_classes = _num_classes_of(state_dict)
+        preprocessing, categories = _use_metadata(
+            metadata, num_classes, spec.get_weights().preprocessing, weights_file
+        )
+        try:
+            name = metadata_name(metadata, Path(weights_file).stem)
+        except ModelMetadataError as error:
+            raise error.about(weights_file) from None
+        check_finite_weights(state_dict, str(weights_file))
         network = spec.build(num_classes=num_classes)
         apply_state_dict(network, state_dict)
-        if "preprocessing" in metadata:
-            preprocessing = Preprocessing.from_dict(json.loads(metadata["preprocessing"]))
-        else:
-            preprocessing = spec.get_weights().preprocessing
         return LoadedModel(
             model=network.eval(),
-            name=metadata.get("name", Path(weights_file).stem),
+            name=name,
             architecture=spec.name,
             preprocessing=preprocessing,
-            categories=_categories_from_metadata(metadata, num_classes),
+            categories=categories,
             weights_description=f"file {weights_file}",
             gradcam_layer=spec.gradcam_layer,
             metadata=dict(metadata),
@@ -345,18 +362,21 @@ def load_model(
     spec = get_model_spec(model_name)
     weights_spec = spec.get_weights(weights_name)
     path = ensure_weights(weights_spec, progress=progress, cancel=cancel, allow_download=allow_download)
+    from resnet_gui.core.metadata import check_finite_weights
+
     state_dict, metadata = read_weights_file(path)
+    preprocessing, categories = _use_metadata(
+        metadata, weights_spec.num_classes, weights_spec.preprocessing, path
+    )
+    check_finite_weights(state_dict, str(path))
     network = spec.build(num_classes=weights_spec.num_classes)
     apply_state_dict(network, state_dict)
-    preprocessing = weights_spec.preprocessing
-    if "preprocessing" in metadata:
-        preprocessing = Preprocessing.from_dict(json.loads(metadata["preprocessing"]))
     return LoadedModel(
         model=network.eval(),
         name=f"{spec.name}:{weights_spec.name}",
         architecture=spec.name,
         preprocessing=preprocessing,
-        categories=_categories_from_metadata(metadata, weights_spec.num_classes),
+        categories=categories,
         weights_description=weights_spec.description,
         gradcam_layer=spec.gradcam_layer,
         metadata=dict(metadata),

@@ -8,11 +8,22 @@ single image and a batch are always prepared identically.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from resnet_gui.core.errors import ModelMetadataError
+
+#: Bounds of the sizes a model's metadata may ask for: a tampered file saying ``resize_size:
+#: 100000`` would otherwise make every photo a multi-gigabyte array.
+MIN_SIDE = 8
+MAX_SIDE = 1024
+#: Beyond this many pixels after resizing (an extreme aspect ratio such as 20000x1), only the part
+#: the centre crop keeps is resized, so the work per photo stays that of a normal photo.
+MAX_RESIZED_PIXELS_FACTOR = 4
 
 _INTERPOLATIONS = {
     "bilinear": Image.Resampling.BILINEAR,
@@ -52,14 +63,39 @@ class Preprocessing:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+    def from_dict(cls, data: Any) -> Preprocessing:
+        """Read and validate preprocessing metadata (a model file's, so untrusted).
+
+        Raises :class:`ModelMetadataError` naming the first bad field: a missing key, a size out of
+        ``MIN_SIDE..MAX_SIDE``, a crop larger than the resize, a mean or std that is not three
+        finite numbers (std > 0), an unknown interpolation or channel order.
+        """
+        if not isinstance(data, dict):
+            raise ModelMetadataError(f"its preprocessing is {_kind(data)}, not a set of named values")
+        resize_size = _side(data, "resize_size")
+        crop_size = _side(data, "crop_size")
+        if crop_size > resize_size:
+            raise ModelMetadataError(
+                f"its preprocessing crops {crop_size} pixels out of an image resized to {resize_size}"
+            )
+        interpolation = data.get("interpolation", "bilinear")
+        if interpolation not in _INTERPOLATIONS:
+            raise ModelMetadataError(
+                f"its preprocessing 'interpolation' is {_shown(interpolation)}; it must be one of "
+                f"{', '.join(_INTERPOLATIONS)}"
+            )
+        channel_order = data.get("channel_order", "RGB")
+        if channel_order not in ("RGB", "BGR"):
+            raise ModelMetadataError(
+                f"its preprocessing 'channel_order' is {_shown(channel_order)}; it must be RGB or BGR"
+            )
         return cls(
-            resize_size=int(data["resize_size"]),
-            crop_size=int(data["crop_size"]),
-            mean=tuple(float(v) for v in data["mean"]),  # type: ignore[arg-type]
-            std=tuple(float(v) for v in data["std"]),  # type: ignore[arg-type]
-            interpolation=str(data.get("interpolation", "bilinear")),
-            channel_order=str(data.get("channel_order", "RGB")),
+            resize_size=resize_size,
+            crop_size=crop_size,
+            mean=_triple(data, "mean", low=-1000.0, high=1000.0),
+            std=_triple(data, "std", low=1e-4, high=1000.0),
+            interpolation=interpolation,
+            channel_order=channel_order,
         )
 
     def resized_size(self, width: int, height: int) -> tuple[int, int]:
@@ -80,14 +116,25 @@ class Preprocessing:
         return (left * sx, top * sy, (left + self.crop_size) * sx, (top + self.crop_size) * sy)
 
     def prepare(self, image: Image.Image) -> np.ndarray:
-        """An RGB PIL image to a normalised float32 CHW array the model takes."""
+        """An RGB PIL image to a normalised float32 CHW array the model takes.
+
+        An image whose resized form would be huge (a 20000x1 strip resizes to 5 million x 256) has
+        only the region of the centre crop resized, with the same scale factors: the same pixels,
+        at the cost of a normal photo.
+        """
         if image.mode != "RGB":
             image = image.convert("RGB")
-        new_size = self.resized_size(*image.size)
-        if new_size != image.size:
-            image = image.resize(new_size, _INTERPOLATIONS[self.interpolation])
+        width, height = image.size
+        new_size = self.resized_size(width, height)
         left = round((new_size[0] - self.crop_size) / 2.0)
         top = round((new_size[1] - self.crop_size) / 2.0)
+        if new_size[0] * new_size[1] > MAX_RESIZED_PIXELS_FACTOR * self.resize_size**2:
+            sx, sy = width / new_size[0], height / new_size[1]
+            box = (left * sx, top * sy, (left + self.crop_size) * sx, (top + self.crop_size) * sy)
+            crop = (self.crop_size, self.crop_size)
+            return self.to_array(image.resize(crop, _INTERPOLATIONS[self.interpolation], box=box))
+        if new_size != image.size:
+            image = image.resize(new_size, _INTERPOLATIONS[self.interpolation])
         image = image.crop((left, top, left + self.crop_size, top + self.crop_size))
         return self.to_array(image)
 
@@ -102,6 +149,50 @@ class Preprocessing:
     def prepare_batch(self, images: list[Image.Image]) -> np.ndarray:
         """Several images to one NCHW float32 array, each prepared exactly as by :meth:`prepare`."""
         return np.stack([self.prepare(image) for image in images])
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "a set of named values", list: "a list", str: "a text", bool: "true/false"}
+    if value is None:
+        return "empty"
+    return names.get(type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _side(data: dict[str, Any], key: str) -> int:
+    if key not in data:
+        raise ModelMetadataError(f"its preprocessing has no '{key}'")
+    value = data[key]
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value, whole = int(value), True
+    if not whole or not MIN_SIDE <= value <= MAX_SIDE:
+        raise ModelMetadataError(
+            f"its preprocessing '{key}' is {_shown(value)}; it must be a whole number of pixels from "
+            f"{MIN_SIDE} to {MAX_SIDE}"
+        )
+    return int(value)
+
+
+def _triple(data: dict[str, Any], key: str, *, low: float, high: float) -> tuple[float, float, float]:
+    if key not in data:
+        raise ModelMetadataError(f"its preprocessing has no '{key}'")
+    value = data[key]
+    numbers = (
+        isinstance(value, list | tuple)
+        and len(value) == 3
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    )
+    if not numbers or not all(math.isfinite(v) and low <= v <= high for v in value):
+        raise ModelMetadataError(
+            f"its preprocessing '{key}' is {_shown(value)}; it must be three finite numbers (one per "
+            f"colour channel) from {low:g} to {high:g}"
+        )
+    return (float(value[0]), float(value[1]), float(value[2]))
 
 
 IMAGENET = Preprocessing()

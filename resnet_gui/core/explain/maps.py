@@ -336,9 +336,15 @@ def save_png(array: np.ndarray | Image.Image, path: str | Path) -> Path:
                 f"save_png needs uint8 (H, W), (H, W, 3) or (H, W, 4), not {data.dtype} {data.shape}"
             )
         image = Image.fromarray(np.ascontiguousarray(data))
+    from PIL.PngImagePlugin import PngInfo
+
+    from resnet_gui.core.outputs import PNG_SOFTWARE
+
+    info = PngInfo()
+    info.add_text("Software", PNG_SOFTWARE)  # so a later run knows this file is its own to replace
     path = Path(path)
     with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
+        image.save(tmp, format="PNG", pnginfo=info)
     return path
 
 

@@ -1,0 +1,420 @@
+"""The one guard every command passes before it writes where the user said (``--out``…).
+
+Two rules, checked once here rather than by each writer:
+
+* **Nothing of the user's is replaced by mistake.** An output path that is one of the run's own
+  inputs (a photo, the base model) is refused; so is a model the app manages (imported or
+  downloaded weights) and any existing file that is not a result of the same kind (a batch
+  ``--out`` pointing at a photo, a bundle ``--out`` on someone's JSON), unless the user passes
+  ``--overwrite``. A result of the same kind (an earlier run's CSV, an earlier bundle) is ours to
+  replace.
+* **One writer at a time.** Each output is locked (an exclusive ``flock`` on a hidden lock file
+  beside it) for the whole run; a second run on the same output is refused at once instead of
+  interleaving its rows with the first's.
+
+:data:`OUTPUT_KINDS` is the table of what can be written and how an existing file of that kind is
+recognised; the CLI names a kind per option. No Qt, no torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import struct
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from resnet_gui.core import paths
+from resnet_gui.core.errors import OutputBusyError, OutputError, OutputExistsError
+from resnet_gui.core.text import printable_path
+
+__all__ = [
+    "OUTPUT_KINDS",
+    "PNG_SOFTWARE",
+    "OutputKind",
+    "OutputTarget",
+    "check_outputs",
+    "claim_outputs",
+    "looks_like",
+]
+
+#: The PNG ``Software`` text our images carry, so a later run knows the file is ours to replace.
+PNG_SOFTWARE = "resnet-gui"
+BUNDLE_FORMAT = "resnet-gui-weights/1"  # core.training.bundle's; repeated here to stay torch-free
+CHECKPOINT_FORMAT = "resnet-gui-checkpoint/1"  # core.training.checkpoint's
+_SNIFF_BYTES = 1 << 16
+_MAX_HEADER = 16 << 20
+
+
+def _head(path: Path, size: int = _SNIFF_BYTES) -> bytes:
+    from resnet_gui.core.userfiles import UserFileError, open_user_file
+
+    try:
+        with open_user_file(path) as handle:
+            return handle.read(size)
+    except (UserFileError, OSError):
+        return b""
+
+
+def _safetensors_metadata(path: Path) -> dict[str, object] | None:
+    head = _head(path, 8)
+    if len(head) != 8:
+        return None
+    (length,) = struct.unpack("<Q", head)
+    if not 2 <= length <= _MAX_HEADER:
+        return None
+    data = _head(path, 8 + length)[8:]
+    try:
+        header = json.loads(data)
+    except ValueError:
+        return None
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    return metadata if isinstance(metadata, dict) else None
+
+
+def _is_bundle(path: Path) -> bool:
+    metadata = _safetensors_metadata(path)
+    return metadata is not None and metadata.get("format") == BUNDLE_FORMAT
+
+
+def _is_checkpoint(path: Path) -> bool:
+    metadata = _safetensors_metadata(path)
+    return metadata is not None and metadata.get("format") == CHECKPOINT_FORMAT
+
+
+def _json_document(path: Path) -> object:
+    data = _head(path, _MAX_HEADER)
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def _is_sidecar(path: Path) -> bool:
+    document = _json_document(path)
+    return isinstance(document, dict) and document.get("format") == BUNDLE_FORMAT
+
+
+def _is_report(path: Path) -> bool:
+    document = _json_document(path)
+    return isinstance(document, dict) and {"accuracy", "confusion_matrix", "per_class"} <= set(document)
+
+
+def _first_line(path: Path) -> bytes:
+    return _head(path).split(b"\n", 1)[0].strip()
+
+
+def _is_batch_csv(path: Path) -> bool:
+    import csv
+
+    fields = next(csv.reader([_first_line(path).decode("utf-8", "replace")]), [])
+    return fields[:2] == ["path", "error"]
+
+
+def _is_record(line: bytes) -> bool:
+    try:
+        record = json.loads(line.rstrip(b","))
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "path" in record
+
+
+def _is_batch_jsonl(path: Path) -> bool:
+    return _is_record(_first_line(path))
+
+
+def _is_batch_json(path: Path) -> bool:
+    lines = [line.strip() for line in _head(path).splitlines() if line.strip()]
+    if not lines or lines[0] != b"[":
+        return False
+    return len(lines) == 1 or lines[1] == b"]" or _is_record(lines[1])
+
+
+def _is_our_png(path: Path) -> bool:
+    from PIL import Image
+
+    from resnet_gui.core.userfiles import UserFileError, open_user_file
+
+    try:
+        with open_user_file(path) as handle, Image.open(handle) as image:
+            return image.format == "PNG" and image.info.get("Software") == PNG_SOFTWARE
+    except (UserFileError, OSError, ValueError, SyntaxError):
+        return False
+
+
+def _is_heatmap_npy(path: Path) -> bool:
+    import io
+
+    import numpy as np
+
+    head = _head(path, 4096)
+    try:
+        stream = io.BytesIO(head)
+        version = np.lib.format.read_magic(stream)
+        shape, fortran, dtype = np.lib.format._read_array_header(stream, version)  # type: ignore[attr-defined]
+    except (ValueError, OSError, SyntaxError):
+        return False
+    return len(shape) == 2 and not fortran and dtype == np.dtype("<f4")
+
+
+def _is_evaluate_csv(path: Path) -> bool:
+    import csv
+
+    fields = next(csv.reader([_first_line(path).decode("utf-8", "replace")]), [])
+    return bool(fields) and fields[0] in ("path", "true \\ predicted", "true")
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    """Something a command writes, and how to tell an existing file of that kind (ours to replace)."""
+
+    name: str
+    description: str  # "a results file of `resnet-gui batch`": completes "it is not …"
+    recognise: Callable[[Path], bool]
+    streams: bool = False  # written in place as it goes, so a pipe or a device (/dev/stdout) works too
+
+
+OUTPUT_KINDS: dict[str, OutputKind] = {
+    kind.name: kind
+    for kind in (
+        OutputKind("batch-csv", "a CSV results file of `resnet-gui batch`", _is_batch_csv, streams=True),
+        OutputKind("batch-jsonl", "a JSON Lines results file of `resnet-gui batch`", _is_batch_jsonl, True),
+        OutputKind("batch-json", "a JSON results file of `resnet-gui batch`", _is_batch_json, streams=True),
+        OutputKind("overlay-png", "a picture written by `resnet-gui explain`", _is_our_png),
+        OutputKind("heatmap-npy", "a heat map written by `resnet-gui explain`", _is_heatmap_npy),
+        OutputKind("bundle", "a model fine-tuned by this app", _is_bundle),
+        OutputKind("bundle-sidecar", "the description of a fine-tuned model", _is_sidecar),
+        OutputKind("checkpoint", "a training checkpoint of this app", _is_checkpoint),
+        OutputKind("report-json", "a report of `resnet-gui evaluate`", _is_report),
+        OutputKind("report-csv", "a table of `resnet-gui evaluate`", _is_evaluate_csv),
+        OutputKind("report-png", "a confusion matrix of `resnet-gui evaluate`", _is_our_png),
+    )
+}
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """One path a run will write, of a kind of :data:`OUTPUT_KINDS`, given by ``option`` (for messages)."""
+
+    path: Path
+    kind: str
+    option: str = "--out"
+
+
+def looks_like(path: Path) -> str:
+    """A few words on what a file seems to be, from its first bytes (for a refusal's message)."""
+    head = _head(path, 16)
+    signatures = (
+        (b"\xff\xd8\xff", "a JPEG photo"),
+        (b"\x89PNG", "a PNG image"),
+        (b"GIF8", "a GIF image"),
+        (b"BM", "a BMP image"),
+        (b"II*\x00", "a TIFF image"),
+        (b"MM\x00*", "a TIFF image"),
+        (b"PK\x03\x04", "a PyTorch checkpoint or another zip archive"),
+        (b"\x80", "a pickled Python object (a PyTorch checkpoint?)"),
+        (b"\x93NUMPY", "a NumPy array"),
+    )
+    for magic, words in signatures:
+        if head.startswith(magic):
+            return words
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "a WebP image"
+    if _safetensors_metadata(path) is not None or (len(head) >= 9 and head[8:9] == b"{"):
+        return "a model's weights (safetensors)"
+    if not head:
+        return "an empty or unreadable file"
+    return "some other data"
+
+
+def _managed_folders() -> list[Path]:
+    """Folders whose files are the models the app itself uses (imported and downloaded weights)."""
+    return [paths.imported_weights_dir(), paths.checkpoints_dir()]
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return path.is_relative_to(folder.resolve())
+    except OSError:
+        return False
+
+
+def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _check(target: OutputTarget, inputs: Sequence[str | os.PathLike[str]], overwrite: bool) -> None:
+    path = target.path
+    shown = printable_path(path)
+    if path.is_dir():
+        raise OutputError(f"{target.option} '{shown}' is a folder; give a file name (e.g. inside it).")
+    if not (path.exists() or path.is_symlink()):
+        return
+    kind = OUTPUT_KINDS[target.kind]
+    try:
+        st = path.stat()
+    except OSError:
+        return  # a dangling link: replacing it loses nothing
+    if not stat.S_ISREG(st.st_mode):
+        if kind.streams:
+            return  # e.g. --out /dev/stdout
+        raise OutputError(f"{target.option} '{shown}' is not a regular file; give a file name.")
+    identity = _identity(path)
+    if identity is not None and any(_identity(item) == identity for item in inputs):
+        raise OutputExistsError(
+            f"{target.option} '{shown}' is one of this run's own inputs; writing there would destroy it. "
+            f"Choose another {target.option}."
+        )
+    if overwrite:
+        return
+    resolved = path.resolve()
+    if any(_inside(resolved, folder) for folder in _managed_folders()):
+        raise OutputExistsError(
+            f"{target.option} '{shown}' is a model the app uses ({looks_like(path)} in its weights "
+            f"folder); writing there would replace it. Choose another {target.option}, or add --overwrite "
+            "if you really mean to replace it."
+        )
+    if st.st_size and not kind.recognise(path):
+        raise OutputExistsError(
+            f"{target.option} '{shown}' already exists and is not {kind.description} (it looks like "
+            f"{looks_like(path)}). Choose another {target.option}, or add --overwrite to replace it."
+        )
+
+
+def _is_special(path: Path) -> bool:
+    """An existing output that is not a regular file (a pipe, a device): written unlocked."""
+    try:
+        return not stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(f".{path.name[:200]}.lock")
+
+
+class _Lock:
+    """An exclusive, non-blocking lock on a hidden file beside an output, removed on release."""
+
+    def __init__(self, target: OutputTarget) -> None:
+        self.target = target
+        self.path = _lock_path(target.path.absolute())
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        shown = printable_path(self.target.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            from resnet_gui.core.atomic import output_reason
+
+            raise OutputError(f"Cannot write '{shown}': {output_reason(error)}.") from None
+        for _ in range(20):  # a holder may unlink the file between our open and our lock: retry
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as error:
+                from resnet_gui.core.atomic import output_reason
+
+                raise OutputError(f"Cannot write '{shown}': {output_reason(error)}.") from None
+            if not _try_lock(fd):
+                holder = _read_pid(fd)
+                os.close(fd)
+                who = f" (process {holder})" if holder else ""
+                raise OutputBusyError(
+                    f"Another resnet-gui run{who} is writing '{shown}' right now. Wait for it to finish, "
+                    f"or choose another {self.target.option}."
+                )
+            if _identity(self.path) == _fd_identity(fd):
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode())
+                self.fd = fd
+                return
+            os.close(fd)
+        raise OutputBusyError(f"Cannot lock '{shown}': other runs keep taking it. Try again.")
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        os.close(self.fd)
+        self.fd = None
+
+
+def _fd_identity(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return (st.st_dev, st.st_ino)
+
+
+def _read_pid(fd: int) -> str:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except (OSError, AttributeError):
+        return ""
+    return text if text.isdigit() else ""
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True  # a file system without locks: write unguarded rather than not at all
+    return True
+
+
+def check_outputs(
+    targets: Sequence[OutputTarget],
+    *,
+    inputs: Sequence[str | os.PathLike[str]] = (),
+    overwrite: bool = False,
+) -> None:
+    """Refuse now any target :func:`claim_outputs` would refuse (to fail before long work), no lock."""
+    for target in targets:
+        _check(target, inputs, overwrite)
+
+
+@contextlib.contextmanager
+def claim_outputs(
+    targets: Sequence[OutputTarget],
+    *,
+    inputs: Sequence[str | os.PathLike[str]] = (),
+    overwrite: bool = False,
+) -> Iterator[None]:
+    """Check every target (see the module's rules), then hold a lock on each while the body runs.
+
+    Raises :class:`OutputExistsError` for an output that must not be replaced,
+    :class:`OutputBusyError` when another run holds one, :class:`OutputError` when a path cannot
+    be written at all (a folder given for a file, a folder that cannot be created).
+    """
+    check_outputs(targets, inputs=inputs, overwrite=overwrite)
+    locks: list[_Lock] = []
+    try:
+        for target in targets:
+            if _is_special(target.path):
+                continue
+            lock = _Lock(target)
+            lock.acquire()
+            locks.append(lock)
+        yield
+    finally:
+        for lock in reversed(locks):
+            lock.release()
