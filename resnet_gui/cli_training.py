@@ -17,8 +17,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from resnet_gui.cli_options import add_image_options, add_model_options
-from resnet_gui.core.errors import ResNetGuiError
+from resnet_gui.cli_options import (
+    add_image_options,
+    add_model_options,
+    add_overwrite_option,
+    batch_size_option,
+    number,
+    whole_number,
+)
+from resnet_gui.core.errors import OutputError, ResNetGuiError
+from resnet_gui.core.text import printable, printable_path
 
 __all__ = ["HANDLERS", "add_parsers", "run_evaluate", "run_finetune"]
 
@@ -50,32 +58,53 @@ def add_parsers(commands: Any) -> None:
         "last stage; full: every layer (slow on a CPU)",
     )
     finetune.add_argument(
-        "--epochs", type=int, metavar="N", help="epochs (default: 40 head, 4 partial, 6 full)"
+        "--epochs",
+        type=whole_number(1, 10_000),
+        metavar="N",
+        help="epochs (default: 40 head, 4 partial, 6 full)",
     )
-    finetune.add_argument("--batch-size", type=int, metavar="N", help="images per step (default 32)")
-    finetune.add_argument("--lr", type=float, metavar="LR", help="learning rate of the classifier")
+    finetune.add_argument("--batch-size", **batch_size_option(None), help="images per step (default 32)")  # type: ignore[arg-type]
+    finetune.add_argument(
+        "--lr", type=number(0, 10, low_open=True), metavar="LR", help="learning rate of the classifier"
+    )
     finetune.add_argument("--optimizer", choices=("sgd", "adamw"), help="default: sgd for head, else adamw")
     finetune.add_argument(
         "--val-fraction",
-        type=float,
+        type=number(0, 1, high_open=True),
         default=0.2,
         metavar="F",
         help="share of each class held out for validation when FOLDER has no val/ folder (default 0.2)",
     )
     finetune.add_argument(
-        "--seed", type=int, metavar="N", help="seed of the split and the training (default 0)"
+        "--seed",
+        type=whole_number(0, 2**32 - 1),
+        metavar="N",
+        help="seed of the split and the training (default 0)",
     )
     finetune.add_argument(
-        "--patience", type=int, metavar="N", help="stop after N epochs without progress (0: never)"
+        "--patience",
+        type=whole_number(0, 10_000),
+        metavar="N",
+        help="stop after N epochs without progress (0: never)",
     )
-    finetune.add_argument("--label-smoothing", type=float, metavar="S", help="default 0.1")
     finetune.add_argument(
-        "--views", type=int, metavar="N", help="augmented views per training image to cache (head/partial)"
+        "--label-smoothing", type=number(0, 1, high_open=True), metavar="S", help="default 0.1"
     )
     finetune.add_argument(
-        "--probe-epochs", type=int, metavar="N", help="classifier-only epochs first (partial/full)"
+        "--views",
+        type=whole_number(1, 64),
+        metavar="N",
+        help="augmented views per training image to cache (head/partial)",
     )
-    finetune.add_argument("--color-jitter", type=float, metavar="J", help="colour jitter strength, e.g. 0.2")
+    finetune.add_argument(
+        "--probe-epochs",
+        type=whole_number(0, 10_000),
+        metavar="N",
+        help="classifier-only epochs first (partial/full)",
+    )
+    finetune.add_argument(
+        "--color-jitter", type=number(0, 1), metavar="J", help="colour jitter strength, e.g. 0.2"
+    )
     finetune.add_argument(
         "--no-feature-cache",
         action="store_true",
@@ -94,8 +123,11 @@ def add_parsers(commands: Any) -> None:
         "--bf16", action="store_true", help="bf16 autocast on the CPU (only for CPUs with native bf16)"
     )
     finetune.add_argument(
-        "--out", metavar="BUNDLE", help="the .safetensors file to write (default: in the app's data folder)"
+        "--out",
+        metavar="BUNDLE",
+        help="the .safetensors file to write, or a folder to write it in (default: in the app's data folder)",
     )
+    add_overwrite_option(finetune)
     finetune.add_argument("--resume", action="store_true", help="continue the interrupted run of --out")
     finetune.add_argument(
         "--clean", action="store_true", help="leave out the files the health check suggests (see the report)"
@@ -129,10 +161,15 @@ def add_parsers(commands: Any) -> None:
         metavar="DIR",
         help="write report.json, confusion_matrix.csv/.png and predictions.csv here",
     )
+    add_overwrite_option(evaluate)
     evaluate.add_argument(
-        "--top-wrong", type=int, default=10, metavar="N", help="most confidently wrong images to list"
+        "--top-wrong",
+        type=whole_number(0, 100_000),
+        default=10,
+        metavar="N",
+        help="most confidently wrong images to list",
     )
-    evaluate.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per batch")
+    evaluate.add_argument("--batch-size", **batch_size_option(32), help="images per batch")  # type: ignore[arg-type]
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -238,6 +275,18 @@ def _config_from_args(args: argparse.Namespace, base: Any | None):
     return dataclasses.replace(config, **changes)
 
 
+def _bundle_path(out: str | None, folder: Path, architecture: str, mode: str) -> Path:
+    """Where the bundle goes: ``--out`` (a file, or a folder to put the default name in), else the default."""
+    from resnet_gui.core.training import normalise_bundle_path
+
+    default = _default_out(folder, architecture, mode)
+    if out is None:
+        return default
+    if Path(out).is_dir():
+        return Path(out) / default.name
+    return normalise_bundle_path(out)
+
+
 def _default_out(folder: Path, architecture: str, mode: str) -> Path:
     from resnet_gui.core import paths
 
@@ -246,40 +295,37 @@ def _default_out(folder: Path, architecture: str, mode: str) -> Path:
 
 
 def _print_health(report: Any, out: TextIO) -> None:
-    print(
-        f"Dataset: {report.root} ({'train/val folders' if report.layout == 'splits' else 'class folders'})",
-        file=out,
-    )
-    width = max(len(name) for name in report.classes)
+    layout = "train/val folders" if report.layout == "splits" else "class folders"
+    print(f"Dataset: {printable_path(report.root)} ({layout})", file=out)
+    names = {name: printable(name) for name in report.classes}
+    width = max((len(shown) for shown in names.values()), default=5)
     splits = list(report.counts)
     header = f"  {'class':<{width}}  " + "  ".join(f"{split:>6}" for split in splits)
     print(header, file=out)
-    for name in report.classes:
+    for name, shown in names.items():
         print(
-            f"  {name:<{width}}  " + "  ".join(f"{report.counts[s].get(name, 0):>6}" for s in splits),
+            f"  {shown:<{width}}  " + "  ".join(f"{report.counts[s].get(name, 0):>6}" for s in splits),
             file=out,
         )
     for line in report.warnings():
-        print(f"  ! {line}", file=out)
+        print(f"  ! {printable(line)}", file=out)
 
 
 def run_finetune(args: argparse.Namespace) -> int:
     """Check the folder, split it, train with a progress bar and an epoch table, save the bundle."""
     from resnet_gui.core.download import terminal_progress
     from resnet_gui.core.models import load_model
+    from resnet_gui.core.outputs import OutputTarget, claim_outputs
     from resnet_gui.core.training import (
-        EpochMetrics,
-        FeatureCache,
         Progress,
         Split,
-        StepMetrics,
-        TrainResult,
+        checkpoint_path,
         iter_health,
         make_split,
         normalise_bundle_path,
         read_checkpoint_info,
         scan_dataset,
-        train,
+        sidecar_path,
     )
 
     out_stream = sys.stdout
@@ -300,12 +346,12 @@ def run_finetune(args: argparse.Namespace) -> int:
     info = None
     loaded = None
     if args.resume:
-        if args.out:
+        if args.out and not Path(args.out).is_dir():
             info = read_checkpoint_info(args.out)
             where = normalise_bundle_path(args.out)
         else:  # the run wrote to the default place, which depends on the model's architecture
             loaded = load_model(model_ref, progress=terminal_progress(), allow_download=not args.no_download)
-            where = _default_out(folder, loaded.architecture, args.mode or "head")
+            where = _bundle_path(args.out, folder, loaded.architecture, args.mode or "head")
             info = read_checkpoint_info(where)
         if info is None:
             raise ResNetGuiError(
@@ -347,10 +393,42 @@ def run_finetune(args: argparse.Namespace) -> int:
 
     if loaded is None:
         loaded = load_model(model_ref, progress=terminal_progress(), allow_download=not args.no_download)
-    out = normalise_bundle_path(args.out or _default_out(folder, loaded.architecture, config.mode))
+    out = _bundle_path(args.out, folder, loaded.architecture, config.mode)
+    outputs = [
+        OutputTarget(out, "bundle"),
+        OutputTarget(sidecar_path(out), "bundle-sidecar"),
+        OutputTarget(checkpoint_path(out), "checkpoint"),
+    ]
+    inputs = [str(ref) for ref in (args.weights, args.model, loaded.source) if ref]
+    with claim_outputs(outputs, inputs=inputs, overwrite=args.overwrite):
+        return _train_and_save(args, loaded, split, config, out, model_ref, status, out_stream)
+
+
+def _train_and_save(
+    args: argparse.Namespace,
+    loaded: Any,
+    split: Any,
+    config: Any,
+    out: Path,
+    model_ref: str | None,
+    status: _Status,
+    out_stream: TextIO,
+) -> int:
+    """The training run itself, into ``out`` (claimed by the caller), with its progress and table."""
+    from resnet_gui.core.training import (
+        EpochMetrics,
+        FeatureCache,
+        Progress,
+        StepMetrics,
+        TrainResult,
+        read_checkpoint_info,
+        train,
+    )
+
     if not args.resume and read_checkpoint_info(out) is not None:
         print(
-            f"Note: starting over; the checkpoint of an earlier run at {out} will be replaced.",
+            f"Note: starting over; the checkpoint of an earlier run at {printable_path(out)} "
+            "will be replaced.",
             file=sys.stderr,
         )
     cache = None
@@ -363,10 +441,11 @@ def run_finetune(args: argparse.Namespace) -> int:
         cache = FeatureCache(directory) if directory else None
     resolved = config.resolved()
     print(
-        f"Fine-tuning {loaded.name} ({resolved.mode} mode, {resolved.optimizer}, lr {resolved.lr:g}, "
+        f"Fine-tuning {printable(loaded.name)} ({resolved.mode} mode, {resolved.optimizer}, "
+        f"lr {resolved.lr:g}, "
         f"batch {resolved.batch_size}, up to {resolved.epochs} epochs"
         + (f" after {resolved.probe_epochs} classifier-only epochs" if resolved.probe_epochs else "")
-        + f") into {out}",
+        + f") into {printable_path(out)}",
         file=out_stream,
         flush=True,
     )
@@ -465,13 +544,15 @@ def _summarise(result: Any, out: TextIO) -> int:
         print("Stopped early: the validation loss stopped improving.", file=out)
     if result.bundle is not None:
         print(
-            f"Saved: {result.bundle} (settings and metrics: {result.bundle.with_suffix('.json')})", file=out
+            f"Saved: {printable_path(result.bundle)} (settings and metrics: "
+            f"{printable_path(result.bundle.with_suffix('.json'))})",
+            file=out,
         )
-        print(f"Use it: resnet-gui classify --model {result.bundle} PHOTO", file=out)
+        print(f"Use it: resnet-gui classify --model {printable_path(result.bundle)} PHOTO", file=out)
     if result.status == "cancelled":
         if result.checkpoint is not None:
             print(
-                f"Interrupted. The last finished epoch is kept in {result.checkpoint}; "
+                f"Interrupted. The last finished epoch is kept in {printable_path(result.checkpoint)}; "
                 "run the same command with --resume to continue.",
                 file=sys.stderr,
             )
@@ -484,14 +565,30 @@ def _summarise(result: Any, out: TextIO) -> int:
 # --- evaluate ---------------------------------------------------------------------------------
 
 
+# The files of ``evaluate --out-dir`` and their kinds of the output guard (core.outputs).
+REPORT_FILES = (
+    ("report.json", "report-json"),
+    ("confusion_matrix.csv", "report-csv"),
+    ("confusion_matrix.png", "report-png"),
+    ("predictions.csv", "report-csv"),
+)
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     """Score a model on a folder; print the metrics and write the files of --out-dir."""
     from resnet_gui.core.download import terminal_progress
     from resnet_gui.core.models import load_model
+    from resnet_gui.core.outputs import OutputTarget, check_outputs, claim_outputs
     from resnet_gui.core.training import EvaluationReport, Progress, iter_evaluate
 
-    if args.top_wrong < 0 or args.batch_size < 1:
-        raise ResNetGuiError("--top-wrong cannot be negative and --batch-size must be at least 1.")
+    outputs = []
+    if args.out_dir:
+        out_dir = Path(args.out_dir)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise OutputError(f"--out-dir '{printable_path(out_dir)}' is a file, not a folder.")
+        outputs = [OutputTarget(out_dir / name, kind, "--out-dir") for name, kind in REPORT_FILES]
+    inputs = [str(ref) for ref in (args.weights, args.model) if ref]
+    check_outputs(outputs, inputs=inputs, overwrite=args.overwrite)
     loaded = load_model(
         args.model,
         weights_file=args.weights,
@@ -515,37 +612,49 @@ def run_evaluate(args: argparse.Namespace) -> int:
             report = item
     status.clear()
     assert report is not None
-    written = report.write(args.out_dir) if args.out_dir else {}
+    written: dict[str, Path] = {}
+    if args.out_dir:
+        with claim_outputs(
+            outputs, inputs=[*inputs, *([loaded.source] if loaded.source else [])], overwrite=args.overwrite
+        ):
+            written = report.write(args.out_dir)
     if args.json:
         print(report.to_json())
         return 0
     out = sys.stdout
     part = f" ({report.split} split)" if report.split else ""
     print(
-        f"Model: {report.model} — {report.count} images of {report.folder}{part}, {report.seconds:.1f} s",
+        f"Model: {printable(report.model)} — {report.count} images of {printable_path(report.folder)}{part}, "
+        f"{report.seconds:.1f} s",
         file=out,
     )
     print(f"Accuracy: {report.accuracy * 100:.2f} %   macro F1: {report.macro_f1:.3f}", file=out)
-    width = max(8, *(len(c) for c in report.columns))
+    columns = [printable(c) for c in report.columns]
+    width = max(8, *(len(c) for c in columns))
     print(f"  {'class':<{width}}  {'precision':>9} {'recall':>7} {'F1':>6} {'images':>7}", file=out)
     for c in report.per_class:
         print(
-            f"  {c.name:<{width}}  {c.precision:>9.3f} {c.recall:>7.3f} {c.f1:>6.3f} {c.support:>7}", file=out
+            f"  {printable(c.name):<{width}}  {c.precision:>9.3f} {c.recall:>7.3f} {c.f1:>6.3f} "
+            f"{c.support:>7}",
+            file=out,
         )
-    if len(report.columns) <= 12:
+    if len(columns) <= 12:
         print("Confusion matrix (rows: true class, columns: predicted):", file=out)
-        print(f"  {'':<{width}}  " + " ".join(f"{c[:8]:>8}" for c in report.columns), file=out)
+        print(f"  {'':<{width}}  " + " ".join(f"{c[:8]:>8}" for c in columns), file=out)
         for name, row in zip(report.classes, report.confusion.tolist(), strict=True):
-            print(f"  {name:<{width}}  " + " ".join(f"{v:>8}" for v in row), file=out)
+            print(f"  {printable(name):<{width}}  " + " ".join(f"{v:>8}" for v in row), file=out)
     if report.most_confident_wrong:
         print("Most confidently wrong:", file=out)
         for wrong in report.most_confident_wrong:
-            shown = f"{wrong.confidence * 100:5.1f} % {wrong.predicted_label} (is {wrong.true_label})"
-            print(f"  {shown}  {wrong.path}", file=out)
+            shown = (
+                f"{wrong.confidence * 100:5.1f} % {printable(wrong.predicted_label)} "
+                f"(is {printable(wrong.true_label)})"
+            )
+            print(f"  {shown}  {printable_path(wrong.path)}", file=out)
     for issue in report.unreadable:
-        print(f"{issue.path}: cannot read: {issue.reason}", file=sys.stderr)
+        print(f"{printable_path(issue.path)}: cannot read: {printable(issue.reason)}", file=sys.stderr)
     if written:
-        print("Wrote: " + ", ".join(str(p) for p in written.values()), file=out)
+        print("Wrote: " + ", ".join(printable_path(p) for p in written.values()), file=out)
     return 0
 
 

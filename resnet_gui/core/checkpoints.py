@@ -62,11 +62,17 @@ def read_weights_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[s
     Raises :class:`UnsafeCheckpointError` for a pickle that would run code when loaded, and
     :class:`WeightsError` for a missing, unreadable, corrupt or non-weights file.
     """
+    from resnet_gui.core.userfiles import REASON_DIRECTORY, UserFileError, check_user_file
+
     path = Path(path)
     if not path.exists():
         raise WeightsError(f"Weights file '{path}' does not exist.")
-    if not path.is_file():
-        raise WeightsError(f"'{path}' is a folder, not a weights file.")
+    try:
+        check_user_file(path)  # a FIFO would block the reader; a folder or a device is no weights file
+    except UserFileError as error:
+        if error.reason == REASON_DIRECTORY:
+            raise WeightsError(f"'{path}' is a folder, not a weights file.") from None
+        raise WeightsError(f"'{path}' cannot be read as weights: {error.reason}.") from None
     suffix = path.suffix.lower()
     if suffix == SAFETENSORS_SUFFIX or (suffix not in TORCH_SUFFIXES and _looks_like_safetensors(path)):
         return _read_safetensors(path)

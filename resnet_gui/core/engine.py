@@ -50,6 +50,8 @@ def select_device(requested: str | None = "auto") -> torch.device:
         device = torch.device(requested)
     except RuntimeError as error:
         raise DeviceError(f"'{requested}' is not a device name. Available: {', '.join(present)}.") from error
+    if device.type == "cpu":
+        return torch.device("cpu")  # "cpu:0" and "cpu:1" name the same CPU device
     name = str(device)
     if name not in present and not (device.type == "cuda" and device.index == 0 and "cuda" in present):
         raise DeviceError(f"Device '{requested}' is not available here. Available: {', '.join(present)}.")

@@ -240,6 +240,7 @@ class LoadedModel:
     weights_description: str
     gradcam_layer: str = "layer4"
     metadata: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None  # the weights file it was read from (never to be overwritten by its outputs)
 
 
 def default_model_choice() -> tuple[str, str]:
@@ -352,6 +353,7 @@ def load_model(
             weights_description=f"file {weights_file}",
             gradcam_layer=spec.gradcam_layer,
             metadata=dict(metadata),
+            source=Path(weights_file),
         )
 
     if model is None and weights is None:
@@ -380,6 +382,7 @@ def load_model(
         weights_description=weights_spec.description,
         gradcam_layer=spec.gradcam_layer,
         metadata=dict(metadata),
+        source=path,
     )
 
 

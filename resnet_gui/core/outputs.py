@@ -160,11 +160,17 @@ def _is_heatmap_npy(path: Path) -> bool:
     return len(shape) == 2 and not fortran and dtype == np.dtype("<f4")
 
 
-def _is_evaluate_csv(path: Path) -> bool:
-    import csv
+def _beside_our_report(path: Path) -> bool:
+    """A file of an evaluate report folder whose report.json is ours (the set is replaced together)."""
+    return _is_report(path.with_name("report.json"))
 
-    fields = next(csv.reader([_first_line(path).decode("utf-8", "replace")]), [])
-    return bool(fields) and fields[0] in ("path", "true \\ predicted", "true")
+
+def _is_evaluate_csv(path: Path) -> bool:
+    return _beside_our_report(path)
+
+
+def _is_evaluate_png(path: Path) -> bool:
+    return _is_our_png(path) or _beside_our_report(path)
 
 
 @dataclass(frozen=True)
@@ -190,7 +196,7 @@ OUTPUT_KINDS: dict[str, OutputKind] = {
         OutputKind("checkpoint", "a training checkpoint of this app", _is_checkpoint),
         OutputKind("report-json", "a report of `resnet-gui evaluate`", _is_report),
         OutputKind("report-csv", "a table of `resnet-gui evaluate`", _is_evaluate_csv),
-        OutputKind("report-png", "a confusion matrix of `resnet-gui evaluate`", _is_our_png),
+        OutputKind("report-png", "a confusion matrix of `resnet-gui evaluate`", _is_evaluate_png),
     )
 }
 

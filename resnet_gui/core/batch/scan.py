@@ -13,6 +13,7 @@ from pathlib import Path
 
 from resnet_gui.core.errors import ResNetGuiError
 from resnet_gui.core.images import IMAGE_EXTENSIONS
+from resnet_gui.core.userfiles import os_reason
 
 __all__ = ["BatchInputError", "path_key", "scan_folder", "scan_inputs"]
 
@@ -38,6 +39,13 @@ def _is_hidden(entry: os.DirEntry[str]) -> bool:
     return bool(attributes & _FILE_ATTRIBUTE_HIDDEN)
 
 
+class _Unreachable(Exception):
+    """An entry of a listed folder whose details cannot be read (e.g. its path is too long)."""
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+
 def _entry_kind(entry: os.DirEntry[str]) -> str:
     """``dir``, ``file`` or ``other``, following symlinks; a broken or looping link is a ``file``.
 
@@ -46,8 +54,10 @@ def _entry_kind(entry: os.DirEntry[str]) -> str:
     """
     try:
         mode = entry.stat(follow_symlinks=True).st_mode
-    except OSError:
-        return "file" if entry.is_symlink() else "other"
+    except OSError as error:
+        if entry.is_symlink():
+            return "file"
+        raise _Unreachable(error) from None
     if stat.S_ISDIR(mode):
         return "dir"
     return "file"  # regular files, and FIFOs/devices the loader will refuse with a reason
@@ -97,8 +107,14 @@ def scan_folder(
         for entry in listing:
             if _is_hidden(entry):
                 continue
-            kind = _entry_kind(entry)
             path = current / entry.name
+            try:
+                kind = _entry_kind(entry)
+            except _Unreachable as unreachable:
+                # Never dropped in silence: e.g. a file whose full path is longer than the system allows.
+                if on_error is not None:
+                    on_error(path, os_reason(unreachable.error))
+                continue
             if kind == "dir":
                 if recursive:
                     pending.append(path)
