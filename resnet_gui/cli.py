@@ -438,7 +438,6 @@ def run_batch(args: argparse.Namespace) -> int:
         raise ResNetGuiError("--resume needs --out FILE (the results file to continue).")
     output_format = format_for(args.out, args.format)
     outputs = [OutputTarget(Path(args.out), f"batch-{output_format.name}")] if args.out else []
-    check_outputs(outputs, inputs=_model_inputs(args), overwrite=args.overwrite)
     log = sys.stderr
     paths = scan_inputs(
         args.inputs,
@@ -448,8 +447,10 @@ def run_batch(args: argparse.Namespace) -> int:
     if not paths:
         hint = "" if args.recursive else " (add --recursive to look in subfolders)"
         raise BatchInputError(f"No image files in {', '.join(map(printable, args.inputs))}{hint}.")
+    inputs = [*paths, *_model_inputs(args)]
+    check_outputs(outputs, inputs=inputs, overwrite=args.overwrite)  # before the model takes seconds to load
     classifier = _load_classifier(args)
-    with claim_outputs(outputs, inputs=[*paths, *_model_inputs(args)], overwrite=args.overwrite):
+    with claim_outputs(outputs, inputs=inputs, overwrite=args.overwrite):
         return _run_batch(args, classifier, paths, output_format)
 
 

@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from resnet_gui.core.batch.rows import BatchProgress, BatchRow
+from resnet_gui.core.text import printable, printable_path
 
 __all__ = ["BatchSummary", "display_path", "format_duration", "format_progress"]
 
 
 def display_path(path: str | os.PathLike[str]) -> str:
-    """A path safe to print on any terminal: bytes that are not UTF-8 shown as ``\\xe9``."""
-    return os.fspath(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """A path safe to print on any terminal: bytes that are not UTF-8 shown as ``\\xe9``, control
+    characters (an escape sequence, a carriage return in a file name) as ``\\x1b``, ``\\r``."""
+    return printable_path(path)
 
 
 def format_duration(seconds: float) -> str:
@@ -103,7 +105,7 @@ class BatchSummary:
             lines.append(f"Skipped {self.skipped} files already in the results file (resume).")
         if self.per_class or self.unsure:
             ranked = self.per_class.most_common()
-            shown = [f"{label} {count}" for label, count in ranked[:max_classes]]
+            shown = [f"{printable(label)} {count}" for label, count in ranked[:max_classes]]
             if len(ranked) > max_classes:
                 rest = sum(count for _, count in ranked[max_classes:])
                 shown.append(f"{len(ranked) - max_classes} more classes {rest}")

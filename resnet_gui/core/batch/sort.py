@@ -122,7 +122,8 @@ def plan_sort(
 
 
 def format_plan(plan: Iterable[SortAction]) -> list[str]:
-    """One line per action, for ``--dry-run``."""
+    """One line per action, for ``--dry-run``; names shown escaped (:func:`display_path`), since a
+    control character in a file or class name would otherwise act on the user's terminal."""
     return [
         f"{action.mode:<4} {display_path(action.source)} -> {display_path(action.destination)}"
         for action in plan

@@ -7,7 +7,11 @@ flush: its closing bracket is written at each flush and overwritten by the next 
 
 File names that are not valid UTF-8 (possible on Linux) are kept exactly: CSV holds the raw
 bytes (read back with ``surrogateescape``), JSON escapes them (``"\\udce9"``), which
-``json.loads`` turns back into the same :class:`~pathlib.Path`.
+``json.loads`` turns back into the same :class:`~pathlib.Path`. CSV text cells are escaped
+against formula injection (:mod:`resnet_gui.core.csvcells`) and unescaped on reading.
+
+A crash can tear the last record of a file; resuming drops that record (and truncates the file
+there), while a bad record before the last one means the file is not ours and is refused.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ import json
 import os
 import stat
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from resnet_gui.core.atomic import atomic_path
 from resnet_gui.core.batch.rows import BatchRow
+from resnet_gui.core.csvcells import csv_bytes, csv_line, unescape_csv_cell
 from resnet_gui.core.errors import ResNetGuiError
 
 __all__ = [
@@ -234,9 +239,7 @@ class CsvWriter(RowWriter):
 
     @staticmethod
     def _line(fields: list[str]) -> bytes:
-        text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerow(fields)
-        return text.getvalue().encode(_ENCODING, _PATH_ERRORS)
+        return csv_bytes(csv_line(fields))
 
     def _encode(self, row: BatchRow) -> bytes:
         fields = [os.fspath(row.path), row.error or ""]
@@ -335,62 +338,142 @@ def _not_results(path: Path, detail: str) -> BatchOutputError:
     )
 
 
-def _complete_lines(data: bytes) -> tuple[bytes, int]:
-    """The bytes up to the last newline: a line without one was torn by a crash and is dropped."""
-    end = data.rfind(b"\n") + 1
-    return data[:end], end
+_RECORD_START = b'{"path": '  # how every JSON record we write begins (row_to_record's first key)
+
+
+def _looks_torn(line: bytes) -> bool:
+    """Whether ``line`` can be one of our JSON records cut short, rather than someone else's text."""
+    line = line.strip()
+    return line.startswith(_RECORD_START) or _RECORD_START.startswith(line)
+
+
+def _byte_lines(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """``(line number, byte offset, line with its newline)`` for each line of ``data``."""
+    start = number = 0
+    while start < len(data):
+        end = data.find(b"\n", start) + 1 or len(data)
+        number += 1
+        yield number, start, data[start:end]
+        start = end
+
+
+@dataclass
+class _CsvRecord:
+    fields: list[str]
+    line: int  # the line it starts on
+    start: int  # byte offset of its first byte
+    whole: bool  # ends with a newline outside quotes: not torn by a crash
+
+
+class _LineSource:
+    """The lines of ``data`` for ``csv.reader``, remembering how far the reader has taken them.
+
+    The reader takes no line beyond the end of the record it returns, so ``offset`` is where that
+    record ends; a quoted field still open at the end of the data shows as ``exhausted``.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.offset = 0
+        self.lines = 0
+        self.exhausted = False
+
+    def __iter__(self) -> _LineSource:
+        return self
+
+    def __next__(self) -> str:
+        if self.offset >= len(self.data):
+            self.exhausted = True
+            raise StopIteration
+        end = self.data.find(b"\n", self.offset) + 1 or len(self.data)
+        line = self.data[self.offset : end]
+        self.offset = end
+        self.lines += 1
+        return line.decode(_ENCODING, _PATH_ERRORS)
+
+
+def _csv_records(path: Path, data: bytes) -> Iterator[_CsvRecord]:
+    """The records of a CSV file, each with where it starts and whether it is complete."""
+    source = _LineSource(data)
+    reader = csv.reader(source)
+    while True:
+        start, line = source.offset, source.lines + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            if source.offset < len(data):
+                raise _not_results(path, f"line {line}") from None
+            yield _CsvRecord([], line, start, whole=False)  # e.g. cut right after a "\r"
+            return
+        whole = data[source.offset - 1 : source.offset] == b"\n" and not source.exhausted
+        yield _CsvRecord(fields, line, start, whole)
+
+
+def _csv_row(fields: list[str], top_k: int) -> BatchRow:
+    """A row back from its CSV fields (text cells unescaped); ``ValueError`` if it is not one."""
+    from resnet_gui.core.engine import Prediction
+
+    if len(fields) != 2 + 3 * top_k:
+        raise ValueError("wrong number of fields")
+    path, error = Path(unescape_csv_cell(fields[0])), unescape_csv_cell(fields[1])
+    if error:
+        return BatchRow(path, error=error)
+    predictions = []
+    for rank in range(top_k):
+        label, probability, index = fields[2 + 3 * rank : 5 + 3 * rank]
+        if label or probability:
+            predictions.append(Prediction(unescape_csv_cell(label), int(index), float(probability)))
+    return BatchRow(path, tuple(predictions))
 
 
 def _read_csv(path: Path) -> _Existing:
-    from resnet_gui.core.engine import Prediction
-
-    data, end = _complete_lines(_read_bytes(path))
+    data = _read_bytes(path)
     if not data.strip():
         return _Existing([], None, 0)
-    try:
-        records = list(csv.reader(io.StringIO(data.decode(_ENCODING, _PATH_ERRORS), newline="")))
-    except csv.Error as error:
-        raise _not_results(path, str(error)) from None
-    header, body = records[0], records[1:]
+    records = list(_csv_records(path, data))
+    end = len(data)
+    torn = bool(records) and not records[-1].whole
+    if torn:
+        end = records.pop().start
+    records = [record for record in records if record.fields]  # blank lines
+    if not records:
+        # Only a torn header: ours if it is the start of one (the file then starts afresh).
+        header_bytes = csv_bytes(csv_line(csv_header(len(data) // 8 + 1)))
+        if not header_bytes.startswith(data[end:].lstrip()):
+            raise _not_results(path, "unexpected header")
+        return _Existing([], None, 0)
+    header, body = records[0].fields, records[1:]
     top_k = (len(header) - 2) // 3
     if header != csv_header(top_k):
         raise _not_results(path, "unexpected header")
     rows = []
-    for number, fields in enumerate(body, start=2):
-        if not fields:
-            continue
+    for record in body:
         try:
-            path_text, error = fields[0], fields[1]
-            if error:
-                rows.append(BatchRow(Path(path_text), error=error))
-                continue
-            predictions = []
-            for rank in range(top_k):
-                label, probability, index = fields[2 + 3 * rank : 5 + 3 * rank]
-                if label or probability:
-                    predictions.append(Prediction(label, int(index), float(probability)))
-            rows.append(BatchRow(Path(path_text), tuple(predictions)))
+            rows.append(_csv_row(record.fields, top_k))
         except (ValueError, IndexError):
-            raise _not_results(path, f"line {number}") from None
+            if torn or record is not body[-1]:
+                raise _not_results(path, f"line {record.line}") from None
+            end = record.start  # a last row that is not whole (a crash mid-write): dropped
     return _Existing(rows, top_k, end)
 
 
-def _parse_records(path: Path, lines: list[bytes], first_line: int = 1) -> list[BatchRow]:
+def _read_jsonl(path: Path) -> _Existing:
+    data = _read_bytes(path)
+    lines = [entry for entry in _byte_lines(data) if entry[2].strip()]
     rows = []
-    for number, line in enumerate(lines, start=first_line):
-        line = line.strip().rstrip(b",")
-        if not line:
-            continue
+    end = len(data)
+    for number, start, line in lines:
         try:
+            if not line.endswith(b"\n"):
+                raise ValueError("no newline: the write was cut short")
             rows.append(record_to_row(json.loads(line)))
         except (ValueError, KeyError, TypeError):
-            raise _not_results(path, f"line {number}") from None
-    return rows
-
-
-def _read_jsonl(path: Path) -> _Existing:
-    data, end = _complete_lines(_read_bytes(path))
-    return _Existing(_parse_records(path, data.splitlines()), None, end)
+            if number != lines[-1][0] or not _looks_torn(line):
+                raise _not_results(path, f"line {number}") from None
+            end = start  # the last line, torn by a crash: dropped
+    return _Existing(rows, None, end)
 
 
 def _read_json(path: Path) -> _Existing:
@@ -407,18 +490,21 @@ def _read_json(path: Path) -> _Existing:
             return _Existing([record_to_row(record) for record in document])
         except (ValueError, KeyError, TypeError):
             raise _not_results(path, "unexpected record") from None
-    lines = data.splitlines()
-    if not lines or lines[0].strip() != b"[":
+    lines = list(_byte_lines(data))
+    if not lines or lines[0][2].strip() != b"[":
         raise _not_results(path, "not a JSON array")
-    body = [line for line in lines[1:] if line.strip() != b"]"]
-    if body and not data.endswith(b"\n"):
-        # A crash before the closing bracket: the last record is kept if it is whole (records
-        # are written without a trailing newline), dropped if the write was torn.
+    # Records are written without a trailing newline and the closing bracket after them, so a
+    # crash can leave a record cut short, or a record followed by part of the old "]".
+    body = [(number, line.strip().rstrip(b",]")) for number, _, line in lines[1:]]
+    body = [(number, text) for number, text in body if text]
+    rows = []
+    for number, text in body:
         try:
-            json.loads(body[-1].strip().rstrip(b","))
-        except ValueError:
-            body = body[:-1]
-    return _Existing(_parse_records(path, body, first_line=2))
+            rows.append(record_to_row(json.loads(text)))
+        except (ValueError, KeyError, TypeError):
+            if number != body[-1][0] or not _looks_torn(text):
+                raise _not_results(path, f"line {number}") from None
+    return _Existing(rows)
 
 
 # --- the registry ------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ pyplot, no backend).
 from __future__ import annotations
 
 import functools
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -360,9 +361,11 @@ def save_heatmap_npy(map_on_image: np.ndarray, path: str | Path) -> Path:
     if values.ndim != 2:
         raise ValueError(f"heat map must be 2-D (H, W), not shape {values.shape}")
     values = np.clip(np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0).astype(np.float32)
+    buffer = io.BytesIO()  # numpy's own short-write error carries no reason; a plain write's does
+    np.save(buffer, values, allow_pickle=False)
     path = Path(path)
-    with atomic_path(path) as tmp, tmp.open("wb") as handle:
-        np.save(handle, values, allow_pickle=False)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
     return path
 
 

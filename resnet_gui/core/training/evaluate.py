@@ -6,11 +6,15 @@ Predictions of a category that is not one of the folder's classes land in an ``(
 Images go through the engine's :class:`~resnet_gui.core.engine.Classifier` (its lock, its
 preprocessing), so the numbers are those the app's users get. The most confidently wrong images
 are listed: they are usually mislabelled files or the model's real blind spots.
+
+Class and file names come from folder names: the report's CSV cells are escaped against formula
+injection, names that are not UTF-8 keep their raw bytes, and the report's files are all
+written or none is.
 """
 
 from __future__ import annotations
 
-import csv
+import contextlib
 import io
 import json
 import time
@@ -21,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from resnet_gui.core.atomic import atomic_path, write_text_atomic
+from resnet_gui.core.atomic import atomic_path, output_reason
+from resnet_gui.core.csvcells import csv_bytes, csv_line
 from resnet_gui.core.engine import Classifier
-from resnet_gui.core.errors import ImageLoadError
+from resnet_gui.core.errors import ImageLoadError, OutputError
 from resnet_gui.core.models import LoadedModel, load_model
+from resnet_gui.core.text import printable, printable_path
 from resnet_gui.core.training.dataset import DatasetError, Sample, scan_dataset
 from resnet_gui.core.training.events import Cancelled, Progress
 from resnet_gui.core.training.features import bounded_map
@@ -147,20 +153,17 @@ class EvaluationReport:
         return json.dumps(self.to_dict(), indent=indent)
 
     def confusion_csv(self) -> str:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["true \\ predicted", *self.columns])
+        lines = [csv_line(["true \\ predicted", *self.columns])]
         for name, row in zip(self.classes, self.confusion.tolist(), strict=True):
-            writer.writerow([name, *row])
-        return buffer.getvalue()
+            lines.append(csv_line([name, *(int(count) for count in row)]))
+        return "".join(lines)
 
     def predictions_csv(self) -> str:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["path", "true", "predicted", "confidence", "correct"])
+        lines = [csv_line(["path", "true", "predicted", "confidence", "correct"])]
         for path, true, predicted, confidence in self.predictions:
-            writer.writerow([self._rel(path), true, predicted, f"{confidence:.6f}", int(true == predicted)])
-        return buffer.getvalue()
+            cells = [self._rel(path), true, predicted, f"{confidence:.6f}", int(true == predicted)]
+            lines.append(csv_line(cells))
+        return "".join(lines)
 
     def figure(self):
         """The confusion matrix as a heat map (a matplotlib Figure; no pyplot, no display needed).
@@ -178,8 +181,8 @@ class EvaluationReport:
         shares = np.divide(self.confusion, totals, out=np.zeros(self.confusion.shape), where=totals > 0)
         image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
         figure.colorbar(image, ax=axes, label="share of the true class")
-        axes.set_xticks(range(cols), labels=list(self.columns), rotation=45, ha="right")
-        axes.set_yticks(range(rows), labels=list(self.classes))
+        axes.set_xticks(range(cols), labels=[_shown(name) for name in self.columns], rotation=45, ha="right")
+        axes.set_yticks(range(rows), labels=[_shown(name) for name in self.classes])
         axes.set_xlabel("predicted")
         axes.set_ylabel("true")
         axes.set_title(f"accuracy {self.accuracy * 100:.1f} % ({self.count} images)")
@@ -191,21 +194,57 @@ class EvaluationReport:
         return figure
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write report.json, confusion_matrix.csv/.png and predictions.csv; return their paths."""
+        """Write report.json, confusion_matrix.csv/.png and predictions.csv; return their paths.
+
+        Every file's content is made first, then all are written beside their targets and only
+        renamed into place once every one is on disk (report.json last); should anything fail, the
+        files this call put in place are removed again, so no half-written report is left.
+        Raises :class:`~resnet_gui.core.errors.OutputError`.
+        """
         out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "report": out_dir / "report.json",
-            "confusion_csv": out_dir / "confusion_matrix.csv",
-            "confusion_png": out_dir / "confusion_matrix.png",
-            "predictions": out_dir / "predictions.csv",
+        png = io.BytesIO()
+        from resnet_gui.core.outputs import PNG_SOFTWARE
+
+        # The Software tag lets a later run recognise the file as its own to replace.
+        self.figure().savefig(png, format="png", metadata={"Software": PNG_SOFTWARE})
+        contents = {
+            "report": ("report.json", (self.to_json() + "\n").encode("utf-8")),  # ASCII: names escaped
+            "confusion_csv": ("confusion_matrix.csv", csv_bytes(self.confusion_csv())),
+            "confusion_png": ("confusion_matrix.png", png.getvalue()),
+            "predictions": ("predictions.csv", csv_bytes(self.predictions_csv())),
         }
-        write_text_atomic(paths["report"], self.to_json() + "\n")
-        write_text_atomic(paths["confusion_csv"], self.confusion_csv())
-        write_text_atomic(paths["predictions"], self.predictions_csv())
-        with atomic_path(paths["confusion_png"]) as tmp:
-            self.figure().savefig(tmp, format="png")
+        paths = {key: out_dir / name for key, (name, _) in contents.items()}
+        placed: list[Path] = []
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            # atomic_path refuses a destination that is a folder on entry: before any rename.
+            with contextlib.ExitStack() as stack:
+                for key, (_, data) in contents.items():
+                    tmp = stack.enter_context(_placed_when_done(paths[key], placed))
+                    tmp.write_bytes(data)
+        except (OSError, OutputError) as error:
+            for path in placed:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            if isinstance(error, OutputError):
+                raise
+            raise OutputError(
+                f"Cannot write the evaluation report to '{printable_path(out_dir)}': {output_reason(error)}."
+            ) from None
         return paths
+
+
+@contextlib.contextmanager
+def _placed_when_done(destination: Path, placed: list[Path]) -> Iterator[Path]:
+    """:func:`atomic_path` that records ``destination`` in ``placed`` once it is renamed into place."""
+    with atomic_path(destination) as tmp:
+        yield tmp
+    placed.append(destination)
+
+
+def _shown(name: str) -> str:
+    """A class name as matplotlib draws it literally: escaped, and no ``$…$`` read as maths."""
+    return printable(name).replace("$", r"\$")
 
 
 def _normal(name: str) -> str:
