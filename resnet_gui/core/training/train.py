@@ -47,9 +47,11 @@ import torch
 from torch import nn
 
 from resnet_gui.core.engine import select_device
+from resnet_gui.core.errors import TrainingDivergedError
+from resnet_gui.core.metadata import check_finite_weights
 from resnet_gui.core.models import LoadedModel, load_model
 from resnet_gui.core.preprocessing import Preprocessing
-from resnet_gui.core.training.bundle import checkpoint_path, normalise_bundle_path, write_bundle
+from resnet_gui.core.training.bundle import SaveError, checkpoint_path, normalise_bundle_path, write_bundle
 from resnet_gui.core.training.checkpoint import RunState, restore_checkpoint, write_checkpoint
 from resnet_gui.core.training.config import PROBE_PATIENCE, TrainConfig
 from resnet_gui.core.training.dataset import Sample, file_digest, fingerprint
@@ -57,6 +59,7 @@ from resnet_gui.core.training.events import Progress, TrainingError, forward_pro
 from resnet_gui.core.training.features import (
     FeatureCache,
     ModelParts,
+    all_finite,
     bounded_map,
     extract,
     fast_frozen,
@@ -66,6 +69,7 @@ from resnet_gui.core.training.features import (
     state_fingerprint,
 )
 from resnet_gui.core.training.split import Split
+from resnet_gui.core.userfiles import UserFileError
 
 __all__ = ["EpochMetrics", "StepMetrics", "TrainConfig", "TrainResult", "run_training", "train"]
 
@@ -320,8 +324,10 @@ def _dataset_fingerprint(split: Split) -> tuple[str, dict[Path, str]]:
         for sample in getattr(split, part):
             try:
                 digest = digests.get(sample.path) or file_digest(sample.path)
-            except OSError as err:
-                raise TrainingError(f"Cannot read '{sample.path}': {err.strerror or err}.") from None
+            except UserFileError as err:  # a FIFO or a device is refused there, never read
+                raise TrainingError(
+                    f"Cannot read '{sample.path}' ({err.reason}); run the health check and leave it out."
+                ) from None
             digests[sample.path] = digest
             entries.append((f"{part}:{split._relative(sample.path)}", split.classes[sample.label], digest))
     return fingerprint(entries), digests
@@ -388,6 +394,8 @@ def train(
     device = select_device(config.device)
     yield Progress("prepare", 0, 1, "loading the model")
     loaded, network = _load(model, allow_download)
+    # A file is checked when loaded; an in-memory model (the wizard's) may have been damaged since.
+    check_finite_weights(network.state_dict(), loaded.name)
     base_fingerprint = state_fingerprint(network)
     data_fingerprint, digests = _dataset_fingerprint(split)
     if not hasattr(network, "fc") or not isinstance(network.fc, nn.Linear):
@@ -420,6 +428,7 @@ def train(
     history = [_epoch_from_dict(entry) for entry in state.history]
     status = "finished"
     test_accuracy = None
+    cache_hits: list[str] = []
     try:
         # Frozen-part outputs: computed once (or taken from the cache) for the stages left to run.
         fused: list[nn.Module] = []
@@ -453,6 +462,7 @@ def train(
             )
             hit = feature_cache.get(key) if feature_cache is not None else None
             if hit is not None:
+                cache_hits.append(key)
                 return hit
             result = yield from forward_progress(
                 extract(
@@ -541,6 +551,14 @@ def train(
             test_accuracy = scored[1]
     except _CancelledRun:
         status = "cancelled"
+    except _Diverged as diverged:
+        # Nothing of the run is saved. Features the cache gave may be the cause: never reuse them.
+        if feature_cache is not None:
+            for key in cache_hits:
+                feature_cache.discard(key)
+        raise TrainingDivergedError(diverged.sentence(config.lr, from_cache=bool(cache_hits))) from None
+    except SaveError as err:
+        raise _checkpoint_failed(err, ckpt) from None
     finally:
         run.close()
 
@@ -551,7 +569,20 @@ def train(
     if status != "cancelled" or (save_on_cancel and state.best_state is not None):
         if state.best_state is not None:
             network.load_state_dict(state.best_state, strict=False)
-        _save(out, network, loaded, split, config, identity, metrics)
+        try:
+            _save(out, network, loaded, split, config, identity, metrics)
+        except SaveError as err:
+            kept = (
+                f"the checkpoint '{ckpt}' is kept, so free some space and resume the run (--resume) to save"
+                " it"
+                if ckpt.is_file()
+                else "free some space and run again"
+            )
+            raise SaveError(
+                out,
+                err.reason,
+                f"The model cannot be saved to '{out}' ({err.reason}) and nothing was written; {kept}.",
+            ) from None
         bundle = out
         if status != "cancelled":
             ckpt.unlink(missing_ok=True)
@@ -584,6 +615,58 @@ class _Lazy(nn.Module):
 
 class _CancelledRun(Exception):
     """Internal: unwinds a run whose ``cancel()`` became true."""
+
+
+_STAGE_WORDS = {"probe": "linear probe (the classifier alone)", "train": "training stage"}
+
+
+class _Diverged(Exception):
+    """Internal: the loss or the weights stopped being finite; :func:`train` words the error.
+
+    ``bad_inputs`` tells a damaged input (the features fed to the trained part) from a run that
+    diverged on good inputs (a learning rate too high); ``None`` when it was not looked at.
+    """
+
+    def __init__(self, what: str, stage: str, epoch: int, step: int | None, bad_inputs: bool | None) -> None:
+        super().__init__(what)
+        self.what, self.stage, self.epoch, self.step, self.bad_inputs = what, stage, epoch, step, bad_inputs
+
+    def sentence(self, lr: float | None, *, from_cache: bool) -> str:
+        at = f"in epoch {self.epoch} of the {_STAGE_WORDS.get(self.stage, self.stage)}"
+        if self.step is not None:
+            at += f" (step {self.step})"
+        head = f"Training stopped: {self.what} became NaN or infinite {at}, so nothing was saved"
+        if self.bad_inputs and from_cache:
+            return (
+                f"{head}; the cached image features hold NaN or infinite values: the feature cache was "
+                "damaged and has been removed, so run again to recompute it."
+            )
+        if self.bad_inputs:
+            return (
+                f"{head}; the base model turns the images into NaN or infinite values, "
+                "so its weights are probably damaged: use another model file."
+            )
+        cache = (
+            "; the features came from the feature cache, which was removed in case it is damaged"
+            if from_cache
+            else ""
+        )
+        rate = f" (now {lr:g}, e.g. {lr / 10:g})" if lr else ""
+        return f"{head}; try a lower learning rate{rate}{cache}."
+
+
+def _checkpoint_failed(err: SaveError, ckpt: Path) -> SaveError:
+    """The sentence for a checkpoint that could not be written (the previous one, if any, is intact)."""
+    kept = (
+        "the previous checkpoint is kept, so free some space and resume the run (--resume)"
+        if ckpt.is_file()
+        else "no checkpoint was kept, so free some space and run again"
+    )
+    return SaveError(
+        ckpt,
+        err.reason,
+        f"Training stopped: the checkpoint '{ckpt}' cannot be written ({err.reason}); {kept}.",
+    )
 
 
 def _epoch_from_dict(data: dict[str, Any]) -> EpochMetrics:
@@ -733,7 +816,10 @@ def _run_stage(
             else:
                 loss.backward()
                 optimizer.step()
-            loss_sum += float(loss.detach()) * len(labels)
+            loss_value = float(loss.detach())  # read after the step, where the device syncs anyway
+            if not math.isfinite(loss_value):
+                raise _Diverged("the training loss", stage, epoch + 1, step + 1, not all_finite(inputs))
+            loss_sum += loss_value * len(labels)
             correct += int((logits.detach().argmax(1) == labels).sum())
             seen += len(labels)
             steps_this_session += 1
@@ -751,6 +837,11 @@ def _run_stage(
             if scored is None:
                 return "cancelled"
             val_loss, val_accuracy, _ = scored
+            if not math.isfinite(val_loss):
+                bad_inputs = None if val_source.cached is None else not all_finite(val_source.cached)
+                raise _Diverged("the validation loss", stage, epoch + 1, None, bad_inputs)
+        if not all(all_finite(tensor) for tensor in trained_state().values()):
+            raise _Diverged("the trained weights", stage, epoch + 1, None, False)
         state.epoch = epoch + 1
         loss_for_selection = val_loss if val_loss is not None else -float(state.epoch + 100 * stage_index)
         improved = loss_for_selection < state.best_loss
