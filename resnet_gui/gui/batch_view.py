@@ -59,6 +59,7 @@ from resnet_gui.core.batch import (
     open_writer,
     plan_sort,
 )
+from resnet_gui.core.errors import OutputError
 from resnet_gui.gui import tasks
 from resnet_gui.gui.controller import Controller, describe_error
 from resnet_gui.gui.qtutil import to_qimage
@@ -630,7 +631,7 @@ class BatchView(QWidget):
                 with writer:
                     for row in self.model.rows:
                         writer.write(row)
-        except (BatchOutputError, OSError) as error:
+        except (BatchOutputError, OutputError, OSError) as error:
             QMessageBox.warning(self, "Export failed", f"Cannot write {path}: {error}")
             return None
         self.rate_label.setText(f"Saved {len(self.model.rows)} rows to {path}.")

@@ -1593,9 +1593,11 @@ class SavePage(QWizardPage):
             self, "Save a copy of the model", str(Path.home() / bundle.name), "Model bundle (*.safetensors)"
         )
         if path:
+            from resnet_gui.core.errors import OutputError
+
             try:
                 copied = save_copy(bundle, Path(path))
-            except OSError as error:
+            except (OutputError, OSError) as error:
                 QMessageBox.warning(self, "Could not save the copy", str(error))
                 return
             self.where.setText(self.where.text() + f"<br>Copy: {copied}")

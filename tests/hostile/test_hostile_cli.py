@@ -62,6 +62,11 @@ def _earlier_report(world: World) -> None:
     assert main(["evaluate", str(world.dataset), "--weights", str(world.model), "--out-dir", str(world.root / "rep")]) == 0
 
 
+def _earlier_bundle(world: World) -> None:
+    argv = ["finetune", str(world.dataset), "--weights", str(world.model), "--epochs", "1", "--out", str(world.root / "m.safetensors")]
+    assert main(argv) == 0
+
+
 def _tamper(**metadata: str | None) -> Callable[[World], None]:
     def prepare(world: World) -> None:
         tampered_model(world.model, world.root / "bad.safetensors", **metadata)
@@ -142,6 +147,7 @@ CASES = [
     Case("device-cpu-0", "classify {photo} --weights {model} --device cpu:0", 0),
     Case("batch-out-replaces-its-earlier-results", "batch {photos} --weights {model} --out {tmp}/r.csv", 0, prepare=_earlier_results),
     Case("evaluate-out-dir-replaces-its-earlier-report", "evaluate {dataset} --weights {model} --out-dir {tmp}/rep", 0, prepare=_earlier_report),
+    Case("finetune-out-replaces-its-earlier-bundle", "finetune {dataset} --weights {model} --epochs 1 --out {tmp}/m.safetensors", 0, prepare=_earlier_bundle),
     Case("batch-overwrite-replaces-a-user-file", "batch {photos} --weights {model} --out {tmp}/notes.txt --overwrite", 0, prepare=_user_text),
 ]
 # fmt: on
