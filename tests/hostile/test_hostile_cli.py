@@ -67,6 +67,14 @@ def _earlier_bundle(world: World) -> None:
     assert main(argv) == 0
 
 
+def _damaged_checkpoint(world: World) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    header = {"format": "resnet-gui-checkpoint/1", "config": "{not json", "position": "[]", "split": "{}"}
+    save_file({"x": torch.zeros(1)}, str(world.root / "m.checkpoint.safetensors"), metadata=header)
+
+
 def _tamper(**metadata: str | None) -> Callable[[World], None]:
     def prepare(world: World) -> None:
         tampered_model(world.model, world.root / "bad.safetensors", **metadata)
@@ -129,6 +137,7 @@ CASES = [
     Case("a-repeated-name", CLASSIFY_BAD, 4, "appears twice", prepare=_tamper(categories='["a", "b", "a"]')),
     Case("nan-weights", CLASSIFY_BAD, 4, "NaN or infinite values", prepare=_nan_weights),
     Case("fifo-as-weights", "classify {photo} --weights {tmp}/weights.pth", 4, "not a regular file", prepare=_fifo),
+    Case("damaged-checkpoint-header", "finetune {dataset} --weights {model} --resume --out {tmp}/m.safetensors", 1, "is damaged", prepare=_damaged_checkpoint),
     # --- absurd numbers: refused by the parser (exit 2) with the range ---
     Case("classify-batch-size-0", "classify {photo} --weights {model} --batch-size 0", 2, "from 1 to 1024"),
     Case("classify-batch-size-minus-1", "classify {photo} --weights {model} --batch-size -1", 2, "from 1 to 1024"),

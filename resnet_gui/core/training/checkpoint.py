@@ -132,19 +132,25 @@ def read_checkpoint_info(bundle: str | Path) -> CheckpointInfo | None:
         ) from None
     if metadata.get("format") != CHECKPOINT_FORMAT:
         raise TrainingError(f"'{path}' is not a training checkpoint of this app.")
-    config = TrainConfig.from_dict(json.loads(metadata["config"]))
-    position = json.loads(metadata["position"])
-    history = json.loads(metadata.get("history", "[]"))
-    stages = (["probe"] if config.probe_epochs else []) + ["train"]
-    return CheckpointInfo(
-        path=path,
-        config=config,
-        split=json.loads(metadata["split"]),
-        base_model=metadata.get("base_model", ""),
-        base_source=metadata.get("base_source", ""),
-        epochs_done=len(history),
-        stage=stages[min(int(position["stage_index"]), len(stages) - 1)],
-    )
+    try:
+        config = TrainConfig.from_dict(json.loads(metadata["config"]))
+        position = json.loads(metadata["position"])
+        history = json.loads(metadata.get("history", "[]"))
+        stages = (["probe"] if config.probe_epochs else []) + ["train"]
+        return CheckpointInfo(
+            path=path,
+            config=config,
+            split=json.loads(metadata["split"]),
+            base_model=str(metadata.get("base_model", "")),
+            base_source=str(metadata.get("base_source", "")),
+            epochs_done=len(history),
+            stage=stages[min(int(position["stage_index"]), len(stages) - 1)],
+        )
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        # A tampered or half-understood header: the run cannot be resumed, but it can start over.
+        raise TrainingError(
+            f"The checkpoint '{path}' is damaged (its header cannot be understood); delete it to start over."
+        ) from None
 
 
 def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
