@@ -16,7 +16,6 @@ import pytest
 import torch
 from PIL import Image
 
-from resnet_gui.core import images as images_module
 from resnet_gui.core.batch import (
     BatchInputError,
     BatchProgress,
@@ -89,7 +88,7 @@ def make_corpus(folder: Path) -> tuple[dict[str, str | None], Path]:
     unreadable.chmod(0)
     expected["unreadable.jpg"] = "permission denied"
     os.symlink("self-loop.jpg", folder / "self-loop.jpg")  # a link to itself: ELOOP
-    expected["self-loop.jpg"] = "symbolic links"
+    expected["self-loop.jpg"] = "symbolic link"
 
     sub = folder / "sub"
     sub.mkdir()
@@ -117,18 +116,20 @@ def deny_reading(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
     """Make ``path`` unreadable to the image loader.
 
     chmod 000 is enough for a normal user. Root reads it anyway, so then ``open`` in the loader's
-    module is replaced by one raising PermissionError for that file (simulated, as the test says).
+    file check (core.userfiles) is replaced by one raising PermissionError for that file (simulated).
     """
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return
-    real_open = open
+    from resnet_gui.core import userfiles
+
+    real_open = userfiles._open_descriptor
 
     def guarded_open(file, *args, **kwargs):
         if os.fspath(file) == os.fspath(path):
             raise PermissionError(13, "Permission denied", os.fspath(file))
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(images_module, "open", guarded_open, raising=False)
+    monkeypatch.setattr(userfiles, "_open_descriptor", guarded_open)
 
 
 @pytest.fixture()

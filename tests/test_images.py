@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from resnet_gui.core import images
 from resnet_gui.core.errors import ImageLoadError, ImageTooLargeError
 from resnet_gui.core.images import (
     IMAGE_EXTENSIONS,
@@ -597,10 +596,12 @@ def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         if os.access(path, os.R_OK):
             # Running as root (or with CAP_DAC_OVERRIDE): mode 000 does not stop reads, so
             # simulate the refusal where the loader opens the file.
+            from resnet_gui.core import userfiles
+
             def refuse(file: object, *args: object, **kwargs: object) -> object:
                 raise PermissionError(13, "Permission denied", str(file))
 
-            monkeypatch.setattr(images, "open", refuse, raising=False)
+            monkeypatch.setattr(userfiles, "_open_descriptor", refuse)
         _expect_error(path, "permission denied")
     finally:
         path.chmod(0o644)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import stat
 import threading
 import warnings
 from pathlib import Path
@@ -36,6 +35,15 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
 from resnet_gui.core.errors import ImageLoadError, ImageTooLargeError
+from resnet_gui.core.userfiles import (  # noqa: F401 - re-exported for callers
+    REASON_DIRECTORY,
+    REASON_NO_FILE,
+    REASON_NOT_REGULAR,
+    REASON_PERMISSION,
+    UserFileError,
+    open_user_file,
+    os_reason,
+)
 
 __all__ = [
     "DEFAULT_MAX_IMAGE_PIXELS",
@@ -65,11 +73,8 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (
     ".webp",
 )
 
-# The short reasons ImageLoadError carries, for callers that tell the cases apart.
-REASON_NO_FILE = "no such file"
-REASON_DIRECTORY = "is a directory"
-REASON_NOT_REGULAR = "not a regular file"
-REASON_PERMISSION = "permission denied"
+# The short reasons ImageLoadError carries, for callers that tell the cases apart (those about the
+# file itself are core.userfiles', shared by every reader of a user's file).
 REASON_EMPTY = "file is empty"
 REASON_NOT_IMAGE = "not an image file or unsupported format"
 REASON_CORRUPT = "file is truncated or corrupt"
@@ -122,21 +127,15 @@ def load_image(path: str | os.PathLike[str], *, min_size: int | None = None) -> 
     _check_min_size(min_size)
     path = Path(path)
     try:
-        st = path.stat()
-    except OSError as exc:
-        raise ImageLoadError(path, _os_reason(exc)) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ImageLoadError(path, REASON_DIRECTORY)
-    if not stat.S_ISREG(st.st_mode):
-        # A FIFO or a device would block or never end; nothing a user means to classify.
-        raise ImageLoadError(path, REASON_NOT_REGULAR)
-    if st.st_size == 0:
-        raise ImageLoadError(path, REASON_EMPTY)
-    try:
-        with open(path, "rb") as fp:
+        # The one check for a user's file: a FIFO or a device would block or never end.
+        with open_user_file(path) as fp:
+            if os.fstat(fp.fileno()).st_size == 0:
+                raise ImageLoadError(path, REASON_EMPTY)
             return _decode(fp, path, min_size)  # raises only ImageLoadError
-    except OSError as exc:  # opening (or closing) the file
-        raise ImageLoadError(path, _os_reason(exc)) from None
+    except UserFileError as exc:
+        raise ImageLoadError(path, exc.reason) from None
+    except OSError as exc:  # closing the file
+        raise ImageLoadError(path, os_reason(exc)) from None
 
 
 def load_image_from_bytes(
@@ -155,19 +154,6 @@ def load_image_from_bytes(
 def _check_min_size(min_size: int | None) -> None:
     if min_size is not None and (isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 1):
         raise ValueError(f"min_size must be a positive int or None, not {min_size!r}")
-
-
-def _os_reason(exc: OSError) -> str:
-    """A short reason for an error opening or reading a file."""
-    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
-        return REASON_NO_FILE
-    if isinstance(exc, IsADirectoryError):
-        return REASON_DIRECTORY
-    if isinstance(exc, PermissionError):
-        return REASON_PERMISSION
-    if exc.strerror:
-        return f"cannot read the file ({exc.strerror.lower()})"
-    return f"cannot read the file ({exc})"
 
 
 def _bomb_reason(exc: BaseException) -> str:
@@ -190,7 +176,7 @@ def _decode(fp: IO[bytes], name: str | Path, min_size: int | None) -> Image.Imag
         raise ImageLoadError(name, REASON_MEMORY) from None
     except OSError as exc:
         if exc.errno is not None:  # a real I/O error, not a decoder complaint
-            raise ImageLoadError(name, _os_reason(exc)) from None
+            raise ImageLoadError(name, os_reason(exc)) from None
         raise ImageLoadError(name, REASON_CORRUPT) from None
     except Exception:  # plugins raise SyntaxError, ValueError, struct.error, ... on bad headers
         raise ImageLoadError(name, REASON_CORRUPT) from None
@@ -234,7 +220,7 @@ def _decode(fp: IO[bytes], name: str | Path, min_size: int | None) -> Image.Imag
         raise ImageLoadError(name, REASON_MEMORY) from None
     except OSError as exc:
         if exc.errno is not None:
-            raise ImageLoadError(name, _os_reason(exc)) from None
+            raise ImageLoadError(name, os_reason(exc)) from None
         raise ImageLoadError(name, REASON_CORRUPT) from None
     except Exception:  # decoders raise ValueError, SyntaxError, EOFError, ... on bad data
         raise ImageLoadError(name, REASON_CORRUPT) from None

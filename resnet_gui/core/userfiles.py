@@ -37,6 +37,11 @@ REASON_NOT_REGULAR = "not a regular file (a pipe, a device or a socket)"
 REASON_PERMISSION = "permission denied"
 
 
+# The one system call that opens a user's file (tests replace it to simulate a refusal: root reads
+# a file of mode 000 anyway).
+_open_descriptor = os.open
+
+
 class UserFileError(ResNetGuiError):
     """A file the user named is missing, not a regular file, unreadable or over its size bound.
 
@@ -105,7 +110,7 @@ def open_user_file(path: str | os.PathLike[str], *, max_bytes: int | None = None
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(path, flags)
+        fd = _open_descriptor(path, flags)
     except OSError as error:
         raise UserFileError(path, os_reason(error)) from None
     try:
