@@ -31,6 +31,7 @@ from resnet_gui.core.errors import (
     DownloadCancelled,
     DownloadError,
     HashMismatchError,
+    OutputError,
     ResNetGuiError,
     WeightsError,
     WeightsNotAvailableError,
@@ -109,9 +110,16 @@ def download_weights(
                 error.expected = expected  # type: ignore[attr-defined]
                 error.actual = digest  # type: ignore[attr-defined]
                 raise error
+    except OutputError as err:  # the cache folder, not the network: network errors are converted in _fetch
+        cause = err.__cause__ or err.__context__
+        why = _describe(cause) if isinstance(cause, OSError) else str(err).rstrip(".")
+        raise DownloadError(
+            f"Cannot save {destination.name} into {destination.parent}: {why}. "
+            "Check that the folder is writable and that the disk is not full."
+        ) from err
     except ResNetGuiError:
         raise
-    except OSError as err:  # the cache folder, not the network: network errors are converted in _fetch
+    except OSError as err:
         raise DownloadError(
             f"Cannot save {destination.name} into {destination.parent}: {_describe(err)}. "
             "Check that the folder is writable and that the disk is not full."
