@@ -26,14 +26,13 @@ from resnet_gui.cli_options import (
     whole_number,
 )
 from resnet_gui.core.errors import OutputError, ResNetGuiError
+from resnet_gui.core.modes import MODE_KEYS, TRAINING_MODES
 from resnet_gui.core.text import printable, printable_path
 
 __all__ = ["HANDLERS", "add_parsers", "run_evaluate", "run_finetune"]
 
 EXIT_CANCELLED = 130
-# core.training.MODES, copied because importing core.training imports torch, which would cost every
-# `resnet-gui --help` seconds; tests/test_cli_options.py checks that the two are the same.
-MODES = ("head", "partial", "full")
+MODES = MODE_KEYS  # core.modes: torch-free, so `resnet-gui --help` stays fast
 
 
 def add_parsers(commands: Any) -> None:
@@ -54,8 +53,7 @@ def add_parsers(commands: Any) -> None:
     finetune.add_argument(
         "--mode",
         choices=MODES,
-        help="head: train only a new classifier on cached features (fast, default); partial: also the "
-        "last stage; full: every layer (slow on a CPU)",
+        help="; ".join(f"{mode.key}: {mode.cli_help}" for mode in TRAINING_MODES.values()),
     )
     finetune.add_argument(
         "--epochs",

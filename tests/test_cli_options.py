@@ -77,12 +77,18 @@ def test_the_catalog_and_the_registry_agree_key_for_key() -> None:
         assert (info.cls.display_name, info.cls.description, info.cls.cost) == texts
 
 
-def test_the_parser_copy_of_the_modes_matches_the_engine() -> None:
+def test_the_parser_and_the_engine_read_one_table_of_modes() -> None:
     from resnet_gui.core.explain.maps import COLORMAPS
-    from resnet_gui.core.training import MODES
+    from resnet_gui.core.modes import MODE_KEYS, TRAINING_MODES
+    from resnet_gui.core.training import MODES, TrainConfig
 
     assert COLORMAPS is catalog.COLORMAPS  # one table
-    assert cli_training.MODES == MODES
+    assert cli_training.MODES is MODES is MODE_KEYS  # one table
+    finetune = build_parser()._subparsers._group_actions[0].choices["finetune"]  # type: ignore[union-attr]
+    shown = " ".join(finetune.format_help().split())
+    for key, mode in TRAINING_MODES.items():
+        assert TrainConfig(mode=key).resolved().mode == key  # every mode of the table trains
+        assert mode.cli_help in shown
 
 
 @pytest.mark.parametrize("command", ["classify", "explain", "batch", "finetune", "evaluate"])

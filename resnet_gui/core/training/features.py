@@ -31,6 +31,7 @@ from torch import nn
 
 from resnet_gui.core.atomic import atomic_path
 from resnet_gui.core.errors import OutputError
+from resnet_gui.core.modes import MODE_KEYS
 from resnet_gui.core.preprocessing import Preprocessing
 from resnet_gui.core.training.augment import Augmentation, decode, random_view, view_rng
 from resnet_gui.core.training.dataset import Sample
@@ -40,7 +41,7 @@ __all__ = ["MODES", "FeatureCache", "ModelParts", "all_finite", "extract", "spli
 
 log = logging.getLogger(__name__)
 
-MODES = ("head", "partial", "full")
+MODES = MODE_KEYS  # the one table: core.modes (torch-free, read by the CLI and the wizard)
 """head: only the classifier trains; partial: the last stage (layer4) too; full: every layer."""
 
 CACHED_VIEWS_EPOCH = 2**31 - 1

@@ -1,0 +1,56 @@
+"""The training modes, as one torch-free table: the CLI's ``--mode`` choices and help, the wizard's
+titles and explanations, and the parametrised tests all read :data:`TRAINING_MODES`.
+
+Importing :mod:`resnet_gui.core.training` loads torch (seconds); this module does not, so
+``resnet-gui --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["MODE_KEYS", "TRAINING_MODES", "ModeKey", "TrainingMode"]
+
+ModeKey = Literal["head", "partial", "full"]
+
+
+@dataclass(frozen=True)
+class TrainingMode:
+    """How much of the network learns; ``title`` and ``description`` are for people who do not
+    know what a layer is, ``cli_help`` for the command line."""
+
+    key: ModeKey
+    title: str
+    description: str
+    cli_help: str
+
+
+TRAINING_MODES: dict[str, TrainingMode] = {
+    mode.key: mode
+    for mode in (
+        TrainingMode(
+            "head",
+            "Quick (recommended)",
+            "Only the last layer learns; the rest of the network keeps what it learned from millions of "
+            "photos. Best for a few hundred photos per class: fast, and hard to overfit.",
+            "train only a new classifier on cached features (fast, default)",
+        ),
+        TrainingMode(
+            "partial",
+            "Balanced",
+            "The last block of layers learns too. Can help when your photos look unlike everyday photos "
+            "(microscopy, drawings, X-rays). Several times slower.",
+            "also the last stage",
+        ),
+        TrainingMode(
+            "full",
+            "Thorough",
+            "Every layer learns, the pretrained ones slowly. Needs many photos per class, and a GPU to be "
+            "done in reasonable time.",
+            "every layer (slow on a CPU)",
+        ),
+    )
+}
+
+MODE_KEYS: tuple[str, ...] = tuple(TRAINING_MODES)
