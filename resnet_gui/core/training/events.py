@@ -13,7 +13,7 @@ from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from resnet_gui.core.errors import ResNetGuiError
+from resnet_gui.core.errors import Cancelled, ResNetGuiError
 
 __all__ = ["Cancelled", "Progress", "TrainingError", "forward_progress"]
 
@@ -24,12 +24,6 @@ class TrainingError(ResNetGuiError):
     """A training or evaluation run cannot go on (bad settings, a checkpoint that does not match…)."""
 
     exit_code = 1
-
-
-class Cancelled(ResNetGuiError):
-    """The user cancelled a step that has nothing useful to keep (a health check, an evaluation)."""
-
-    exit_code = 130
 
 
 @dataclass(frozen=True)
