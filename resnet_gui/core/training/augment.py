@@ -74,7 +74,8 @@ def random_view(
     image: Image.Image, preprocessing: Preprocessing, aug: Augmentation, rng: np.random.Generator
 ) -> np.ndarray:
     """One augmented, normalised CHW float32 view of an RGB image."""
-    box = _crop_box(*image.size, aug, rng)
+    left, top, right, bottom = _crop_box(*image.size, aug, rng)
+    box = (float(left), float(top), float(right), float(bottom))
     size = preprocessing.crop_size
     view = image.resize((size, size), Image.Resampling[preprocessing.interpolation.upper()], box=box)
     if aug.flip and rng.random() < 0.5:

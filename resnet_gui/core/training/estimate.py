@@ -132,7 +132,8 @@ def measure_costs(
     with torch.inference_mode():
         stem_output = stem(images)
     stem_output = stem_output.clone()
-    layer4 = nn.Sequential(network.layer4, network.avgpool, nn.Flatten(1), network.fc)
+    part = network.get_submodule  # typed as modules, unlike attributes
+    layer4 = nn.Sequential(part("layer4"), part("avgpool"), nn.Flatten(1), part("fc"))
 
     def forward(module: nn.Module, inputs: torch.Tensor) -> Callable[[], object]:
         def run() -> None:

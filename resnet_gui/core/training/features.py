@@ -74,12 +74,13 @@ def split_model(model: nn.Module, mode: str) -> ModelParts:
     missing = [name for name in (*_STEM, "layer4", "avgpool", "fc") if not hasattr(model, name)]
     if missing:
         raise TrainingError(f"The model is not a ResNet this app can fine-tune (no {', '.join(missing)}).")
-    stem = [getattr(model, name) for name in _STEM]
+    stem = [model.get_submodule(name) for name in _STEM]  # typed as modules, unlike attributes
+    layer4, avgpool, fc = (model.get_submodule(name) for name in ("layer4", "avgpool", "fc"))
     flatten = nn.Flatten(1)
     if mode == "head":
         return ModelParts(
-            frozen=nn.Sequential(*stem, model.layer4, model.avgpool, flatten),
-            trainable=model.fc,
+            frozen=nn.Sequential(*stem, layer4, avgpool, flatten),
+            trainable=fc,
             pooled=nn.Identity(),
             trained_prefixes=("fc.",),
             frozen_is_identity=False,
@@ -87,15 +88,15 @@ def split_model(model: nn.Module, mode: str) -> ModelParts:
     if mode == "partial":
         return ModelParts(
             frozen=nn.Sequential(*stem),
-            trainable=nn.Sequential(model.layer4, model.avgpool, flatten, model.fc),
-            pooled=nn.Sequential(model.layer4, model.avgpool, flatten),
+            trainable=nn.Sequential(layer4, avgpool, flatten, fc),
+            pooled=nn.Sequential(layer4, avgpool, flatten),
             trained_prefixes=("layer4.", "fc."),
             frozen_is_identity=False,
         )
     return ModelParts(
         frozen=nn.Identity(),
-        trainable=nn.Sequential(*stem, model.layer4, model.avgpool, flatten, model.fc),
-        pooled=nn.Sequential(*stem, model.layer4, model.avgpool, flatten),
+        trainable=nn.Sequential(*stem, layer4, avgpool, flatten, fc),
+        pooled=nn.Sequential(*stem, layer4, avgpool, flatten),
         trained_prefixes=("",),
         frozen_is_identity=True,
     )
