@@ -23,7 +23,7 @@ from gui.helpers import (
     wait_predictions,
 )
 from PIL import Image
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QPushButton
 
 from resnet_gui.core.engine import Classifier
@@ -244,8 +244,11 @@ def test_export_writes_the_overlay_as_png(qtbot, window, sample_images, tmp_path
     written = target.with_suffix(".png")
     assert written.is_file()
     saved = np.asarray(Image.open(written).convert("RGB"))
-    assert np.array_equal(saved, window.image_view.picture.panels[0])
-    assert np.array_equal(saved, overlay_of(window))
+    shown = window.image_view.picture.panels[0]
+    # The picture as shown, then a band with the class name and the colours' legend under it.
+    assert saved.shape[0] > shown.shape[0] and saved.shape[1] == shown.shape[1]
+    assert np.array_equal(saved[: shown.shape[0]], shown)
+    assert np.array_equal(saved[: shown.shape[0]], overlay_of(window))
 
 
 # ---------------------------------------------------------------- errors
@@ -303,14 +306,16 @@ def test_missing_weights_offer_a_file_and_a_keras_import(
     # The model picker lists the registry with each weights' status.
     combo = window.model_combo
     texts = [combo.itemText(i) for i in range(combo.count())]
-    assert any(t == "ResNet-50 · IMAGENET1K_V2 — needs download" for t in texts)
-    assert any("KERAS_IMAGENET — not imported" in t for t in texts)
+    assert "ResNet-50 (ImageNet, 81 % correct) — needs a 98 MB download" in texts
+    assert "ResNet-50 (ImageNet) — needs the Keras file" in texts
 
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(tiny_weights_file), ""))
     buttons["Choose a weights file…"].click()
     qtbot.waitUntil(lambda: window.controller.model_info is not None, timeout=WAIT_MS)
     assert window.model_label.text() == "Model: tiny-resnet18"
-    assert combo.currentText() == "tiny-resnet18 (weights file)"
+    # A fine-tuned bundle opened from anywhere joins My models (listed in a job).
+    mine = "tiny-resnet18 — 3 classes: ant, bee, cat"
+    qtbot.waitUntil(lambda: combo.currentText() == mine, timeout=WAIT_MS)
     assert window.settings.model == f"file:{tiny_weights_file}"
 
 
@@ -452,7 +457,8 @@ def test_picking_a_downloadable_model_downloads_and_uses_it(
     qtbot.waitUntil(lambda: window.controller.model_info.ref == "resnet18:IMAGENET1K_V1", timeout=WAIT_MS)
     wait_predictions(qtbot, window, sample_images[0].name)
     assert len(window.predictions.bars) == 5  # an ImageNet model now: top 5 of 1000
-    assert window.model_combo.currentText() == "ResNet-18 · IMAGENET1K_V1 — downloaded"
+    ready = "ResNet-18 (ImageNet, 70 % correct, on this computer)"
+    qtbot.waitUntil(lambda: window.model_combo.currentText() == ready, timeout=WAIT_MS)
     assert window._download_dialog is None
     assert window.settings.model == "resnet18:IMAGENET1K_V1"
 
@@ -524,6 +530,13 @@ def test_a_photo_over_the_size_limit_can_be_allowed_and_opened(qtbot, tmp_path, 
         assert "panorama.png" in window.message_bar.text.text() and window.strip.count() == 0
         assert not window.allow_large_action.isChecked()
         (button,) = [b for b in window.message_bar.findChildren(QPushButton) if "Allow" in b.text()]
+
+        def always() -> None:  # the question that follows: until the app quits, or always
+            box = window.allow_large_box
+            [choice] = [b for b in box.buttons() if b.text() == "Always Allow"]
+            choice.click()
+
+        QTimer.singleShot(0, always)
         button.click()
         qtbot.waitUntil(lambda: window.strip.count() == 1, timeout=WAIT_MS)
         assert window.controller.current_image.source.name == "panorama.png"

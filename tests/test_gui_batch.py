@@ -16,11 +16,12 @@ import pytest
 from gui.helpers import WAIT_MS, drop, make_window, wait_explanation
 from PIL import Image
 from PySide6.QtCore import Qt
+from screenshots import screenshot_folder
 
 from resnet_gui.core.batch import class_folder_name, read_rows
 from resnet_gui.core.engine import Classifier
 from resnet_gui.gui import batch_view, main_window
-from resnet_gui.gui.batch_view import COL_CONFIDENCE, COL_FILE, FAILED, BatchView
+from resnet_gui.gui.batch_view import COL_CONFIDENCE, COL_FILE, COL_TOPK, EXPORT_ALL, FAILED, BatchView
 from resnet_gui.gui.qtutil import file_urls_mime
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,7 +65,9 @@ def test_a_batch_fills_the_table_with_every_file(qtbot, window, classifier, fold
     [expected] = classifier.classify_images([classifier.load(row.path)], top_k=3)
     assert row.labels == tuple(p.label for p in expected)
     # The table shows it: the failed row says why, the progress is complete.
-    texts = {view.proxy.index(i, COL_FILE).data(): view.proxy.index(i, 3).data() for i in range(len(rows))}
+    texts = {
+        view.proxy.index(i, COL_FILE).data(): view.proxy.index(i, COL_TOPK).data() for i in range(len(rows))
+    }
     assert texts["broken.jpg"] == failed[0].error
     assert view.progress_bar.value() == view.progress_bar.maximum() == IMAGES + 1
     assert view.progress.failed == 1
@@ -136,8 +139,10 @@ def test_filters_and_sorting_work_on_the_proxy(qtbot, window, folder) -> None:
 
 def test_export_csv_writes_every_row(qtbot, window, folder, tmp_path) -> None:
     view = run_batch(qtbot, window, folder)
-    view.set_class_filter(FAILED)  # the export holds every row, not only the shown ones
-    out = view.export_csv(tmp_path / "out" / "results.csv")
+    view.set_class_filter(FAILED)  # asked for all rows, the export holds every row, not only the shown ones
+    with qtbot.waitSignal(view.export_finished, timeout=WAIT_MS) as finished:
+        view.export_csv(tmp_path / "out" / "results.csv", EXPORT_ALL)
+    out = finished.args[0]
     assert out is not None and out.is_file()
     assert not list(out.parent.glob("*.partial"))
     written = read_rows(out)
@@ -223,21 +228,28 @@ def test_file_menu_and_dropped_folders_open_the_batch_window(
 
     # A big folder dropped on the window: the question, answered "batch table" …
     asked = []
-    monkeypatch.setattr(window, "ask_batch", lambda path, count: asked.append((path, count)) or "batch")
+    monkeypatch.setattr(window, "ask_batch", lambda path, count, *_: asked.append((path, count)) or "batch")
     drop(window.image_view, file_urls_mime([folder]))
+    qtbot.waitUntil(lambda: bool(asked), timeout=WAIT_MS)  # the folder is listed in a job
     assert asked == [(folder, IMAGES + 1)]
     assert window.batch_view is view and view.isVisible()
     qtbot.waitUntil(lambda: view.progress is not None and view.progress.finished, timeout=WAIT_MS)
     assert window.strip.count() == 0
     # … or "strip": the images open one by one, as before.
-    monkeypatch.setattr(window, "ask_batch", lambda path, count: "strip")
+    monkeypatch.setattr(window, "ask_batch", lambda path, count, *_: "strip")
     drop(window.image_view, file_urls_mime([folder]))
     qtbot.waitUntil(lambda: window.strip.count() == IMAGES, timeout=WAIT_MS)
     # A small folder goes to the strip without a question.
     assert len(sample_images) < main_window.BATCH_OFFER_MIN
-    monkeypatch.setattr(window, "ask_batch", lambda path, count: pytest.fail("asked for a small folder"))
-    drop(window.image_view, file_urls_mime([sample_images[0].parent]))
+    few = sample_images[0].parent / "few"  # its own folder: sub-folders count too (the photos are one)
+    few.mkdir()
+    for image in sample_images:
+        shutil.copy(image, few / image.name)
+    asked.clear()
+    monkeypatch.setattr(window, "ask_batch", lambda *args: asked.append(args) or "")
+    drop(window.image_view, file_urls_mime([few]))
     qtbot.waitUntil(lambda: window.strip.count() == IMAGES + 3, timeout=WAIT_MS)
+    assert asked == []
 
 
 @pytest.mark.real_model
@@ -259,7 +271,7 @@ def test_screenshot_of_the_batch_window(qtbot, tmp_path, real_resnet50) -> None:
         lambda: all(view.model.has_thumbnail(row.path) for row in view.model.rows if row.ok), timeout=WAIT_MS
     )
     qtbot.wait(80)
-    path = REPO / "docs" / "screenshots" / "07-batch.png"
+    path = screenshot_folder() / "07-batch.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     assert view.grab().save(str(path))
     with Image.open(path) as image:

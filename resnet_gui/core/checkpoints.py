@@ -12,6 +12,7 @@ prefix, ...); :func:`read_weights_file` unwraps the common ones so the user does
 
 from __future__ import annotations
 
+import json
 import pickle
 import warnings
 import zipfile
@@ -78,7 +79,12 @@ def read_weights_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[s
         return _read_safetensors(path)
     if suffix in TORCH_SUFFIXES or zipfile.is_zipfile(path) or _looks_like_pickle(path):
         return _read_torch(path)
-    if suffix in (".h5", ".keras", ".json"):
+    if suffix == ".json":
+        bundle = bundle_of_sidecar(path)
+        if bundle is not None:
+            return _read_safetensors(bundle)
+        raise WeightsError(_json_reason(path))
+    if suffix in (".h5", ".keras"):
         raise WeightsError(
             f"'{path.name}' looks like Keras weights, which cannot be used directly: "
             "import them with `resnet-gui weights import-keras`."
@@ -86,6 +92,52 @@ def read_weights_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[s
     raise WeightsError(
         f"'{path}' is not a weights file: expected a .safetensors file or a PyTorch checkpoint "
         f"({', '.join(TORCH_SUFFIXES)})."
+    )
+
+
+SIDECAR_FORMAT = "resnet-gui-weights/1"
+
+
+def _sidecar_format(path: Path) -> str | None:
+    """The ``format`` a JSON file declares (a bundle's sidecar says ``resnet-gui-weights/1``), if any."""
+    try:
+        if path.stat().st_size > 50 * 1024 * 1024:
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    value = data.get("format") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def bundle_of_sidecar(path: str | Path) -> Path | None:
+    """The bundle a ``.json`` sidecar describes (``ants.json`` -> ``ants.safetensors``), if beside it.
+
+    ``None`` when ``path`` is no sidecar or its bundle is missing (:func:`_json_reason` says which).
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".json" or _sidecar_format(path) != SIDECAR_FORMAT:
+        return None
+    bundle = path.with_suffix(".safetensors")
+    return bundle if bundle.is_file() else None
+
+
+def _json_reason(path: Path) -> str:
+    """Why a ``.json`` file cannot be used as a model, in one sentence."""
+    if _sidecar_format(path) == SIDECAR_FORMAT:
+        return (
+            f"'{path.name}' only describes a fine-tuned model; its weights, "
+            f"'{path.with_suffix('.safetensors').name}', are not in {path.parent}: "
+            "copy them there, or give the .safetensors file itself."
+        )
+    if path.name == "model.json":
+        return (
+            f"'{path}' looks like the Keras ResNet-50's model.json, which cannot be used directly: "
+            "import it with `resnet-gui weights import-keras` (in the app: Model → Import Keras ResNet-50…)."
+        )
+    return (
+        f"'{path.name}' is a JSON file, not a model: give the .safetensors file of a fine-tuned model "
+        "(the .json beside it works too), or a PyTorch weights file."
     )
 
 

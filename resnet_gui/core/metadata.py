@@ -26,6 +26,7 @@ __all__ = [
     "metadata_categories",
     "metadata_name",
     "metadata_preprocessing",
+    "metadata_unsure_threshold",
 ]
 
 #: The longest class or model name accepted (a folder name is at most 255 bytes on most systems).
@@ -84,6 +85,30 @@ def metadata_name(metadata: Mapping[str, str], fallback: str) -> str:
     if "name" not in metadata:
         return fallback
     return _check_name(metadata["name"], "its name")
+
+
+def metadata_unsure_threshold(metadata: Mapping[str, Any]) -> float | None:
+    """The probability under which a bundle's own metrics call its top prediction unsure, if it says.
+
+    Read from ``metrics`` → ``unsure_threshold`` (a JSON string in a weights file's metadata, or a
+    dict): a fraction in (0, 1), or a percentage in [1, 100). Anything else (absent, malformed, out of
+    range) gives None, so the app's default applies: a bad value never stops a model from loading.
+    """
+    metrics = metadata.get("metrics")
+    if isinstance(metrics, str):
+        try:
+            metrics = json.loads(metrics)
+        except ValueError:
+            return None
+    if not isinstance(metrics, Mapping):
+        return None
+    value = metrics.get("unsure_threshold")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    value = float(value)
+    if 1.0 <= value < 100.0:
+        value /= 100.0
+    return value if 0.0 < value < 1.0 else None
 
 
 def check_finite_weights(state_dict: Mapping[str, torch.Tensor], source: str = "") -> None:

@@ -64,6 +64,7 @@ class WeightsSpec:
     filename: str = ""
     top1_accuracy: float | None = None
     description: str = ""
+    download_mb: float | None = None  # the size of the download, for people
 
     @property
     def path(self) -> Path:
@@ -91,6 +92,7 @@ class ModelSpec:
     default_weights: str
     gradcam_layer: str = "layer4"
     description: str = ""
+    plain_name: str = ""  # what people read when display_name is technical ("ResNet-50")
 
     def get_weights(self, name: str | None = None) -> WeightsSpec:
         """The named weights variant (case-insensitive), or the default one."""
@@ -162,6 +164,7 @@ def _torchvision_weights(name: str) -> tuple[tuple[WeightsSpec, ...], str]:
                 filename=member.url.rsplit("/", 1)[-1],
                 top1_accuracy=metrics.get("acc@1"),
                 description=f"torchvision ImageNet-1K weights {member.name}",
+                download_mb=member.meta.get("_file_size"),
             )
         )
     return tuple(specs), enum_class.DEFAULT.name
@@ -204,6 +207,7 @@ def registry() -> dict[str, ModelSpec]:
         ),
         default_weights=KERAS_WEIGHTS,
         description="The original ResNet-50; its weights are imported from Keras.",
+        plain_name="ResNet-50",
     )
     return models
 
@@ -220,6 +224,53 @@ def get_model_spec(name: str) -> ModelSpec:
     if spec is None:
         raise UnknownModelError(f"Unknown model '{name}'. Known models: {', '.join(models)}.")
     return spec
+
+
+USABLE_STATUSES = ("cached", "imported")
+
+
+@dataclass(frozen=True)
+class PlainWords:
+    """A registry model as a non-programmer reads it, with what using it takes now."""
+
+    name: str  # "ResNet-50 (ImageNet, 81 % correct)"
+    text: str  # the picker's line: "ResNet-50 (ImageNet, on this computer)", "… — needs a 98 MB download"
+    explanation: str  # one or two sentences: what is needed before it can be used, and how
+    usable: bool  # on this computer now
+
+
+def plain_words(spec: ModelSpec, weights: WeightsSpec, status: WeightsStatus | None = None) -> PlainWords:
+    """Plain names for a (model, weights): no variant codes, and what it needs before use (no CLI flags)."""
+    status = status or weights.status()
+    details = ["ImageNet"]
+    if weights.top1_accuracy is not None:
+        details.append(f"{weights.top1_accuracy:.0f} % correct")
+    base = spec.plain_name or spec.display_name
+    name = f"{base} ({', '.join(details)})"
+    accuracy = (
+        f" It names the right ImageNet class for {weights.top1_accuracy:.0f} % of the test photos."
+        if weights.top1_accuracy is not None
+        else ""
+    )
+    if status in USABLE_STATUSES:
+        text = f"{base} ({', '.join([*details, 'on this computer'])})"
+        explanation = f"Ready to use: its weights are on this computer.{accuracy}"
+        return PlainWords(name, text, explanation, True)
+    if status == "downloadable":
+        size = f"{weights.download_mb:.0f} MB " if weights.download_mb else ""
+        text = f"{name} — needs a {size}download"
+        explanation = (
+            f"Needs a download: picking it fetches its weights ({size.strip() or 'a large file'}) from "
+            "the internet once, and keeps them for next time. Without an internet connection it cannot "
+            f"be used.{accuracy}"
+        )
+        return PlainWords(name, text, explanation, False)
+    text = f"{name} — needs the Keras file"
+    explanation = (
+        "Needs the Keras ResNet-50 file, which this app converts without the internet: choose "
+        "Model → Import Keras ResNet-50… and pick the file."
+    )
+    return PlainWords(name, text, explanation, False)
 
 
 def parse_model_ref(reference: str) -> tuple[str, str | None]:
@@ -296,11 +347,28 @@ def _num_classes_of(state_dict: dict[str, torch.Tensor]) -> int:
 
 
 WEIGHTS_FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+#: A fine-tuned bundle's ``.json`` sidecar names its bundle (``ants.json`` -> ``ants.safetensors``).
+SIDECAR_SUFFIX = ".json"
 
 
 def _looks_like_a_file(reference: str) -> bool:
-    """A ``--model`` value that names a weights file (e.g. a fine-tuned bundle), not a registry entry."""
-    return reference.lower().endswith(WEIGHTS_FILE_SUFFIXES) or Path(reference).is_file()
+    """A ``--model`` value naming a weights file (a fine-tuned bundle or its sidecar), not a registry name."""
+    lowered = reference.lower()
+    return lowered.endswith((*WEIGHTS_FILE_SUFFIXES, SIDECAR_SUFFIX)) or Path(reference).is_file()
+
+
+def resolve_weights_file(weights_file: str | Path) -> Path:
+    """The file to read for ``weights_file``: the bundle itself for its ``.json`` sidecar, else the file.
+
+    A ``.json`` that is not a sidecar (or whose bundle is missing) is left as given, and reading it
+    raises the error that says which it is.
+    """
+    from resnet_gui.core.checkpoints import bundle_of_sidecar
+
+    path = Path(weights_file)
+    if path.suffix.lower() == SIDECAR_SUFFIX:
+        return bundle_of_sidecar(path) or path
+    return path
 
 
 def load_model(
@@ -330,6 +398,7 @@ def load_model(
         from resnet_gui.core.errors import ModelMetadataError
         from resnet_gui.core.metadata import check_finite_weights, metadata_name
 
+        weights_file = resolve_weights_file(weights_file)
         state_dict, metadata = read_weights_file(weights_file)
         architecture = parse_model_ref(model)[0] if model else metadata.get("architecture", DEFAULT_MODEL)
         spec = get_model_spec(architecture)

@@ -46,30 +46,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_gui.core.atomic import atomic_path
 from resnet_gui.core.batch import (
     SORT_MODES,
-    BatchOutputError,
     BatchProgress,
     BatchRow,
     SortAction,
     SortReport,
     format_duration,
     format_plan,
-    open_writer,
     plan_sort,
 )
-from resnet_gui.core.errors import OutputError
+from resnet_gui.core.batch.scan import TOP_FOLDER, subfolder_of
 from resnet_gui.gui import tasks
 from resnet_gui.gui.controller import Controller, describe_error
 from resnet_gui.gui.qtutil import to_qimage
 from resnet_gui.gui.workers import Job
 
-COL_FILE, COL_TOP1, COL_CONFIDENCE, COL_TOPK = range(4)
-HEADERS = ("File", "Top-1 class", "Confidence", "Top-k")
+COL_FILE, COL_FOLDER, COL_TOP1, COL_CONFIDENCE, COL_TOPK = range(5)
+HEADERS = ("File", "Folder", "Top-1 class", "Confidence", "Top-k")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
 ALL_CLASSES = ""
+ALL_FOLDERS: str | None = None  # the folder filter's "All folders" ("" is the chosen folder itself)
+EXPORT_VISIBLE, EXPORT_ALL = "visible", "all"
 FAILED = "<failed>"  # the class filter's entry for rows that could not be classified
 THUMBNAILS_PER_JOB = 64
 BATCH_SIZE = 16
@@ -89,6 +88,7 @@ class BatchTableModel(QAbstractTableModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.rows: list[BatchRow] = []
+        self.root: Path | None = None  # the folder classified: the Folder column is relative to it
         self._row_of: dict[Path, int] = {}
         self._thumbnails: dict[Path, QPixmap | None] = {}
         self.wanted: dict[Path, None] = {}  # an ordered set of paths whose thumbnail is wanted
@@ -114,10 +114,14 @@ class BatchTableModel(QAbstractTableModel):
         column = index.column()
         top1 = row.top1
         if role == Qt.ItemDataRole.DisplayRole:
+            if column == COL_FOLDER:
+                return self.folder_of(row) or TOP_FOLDER
             return _display(row, column)
         if role == SORT_ROLE:
             if column == COL_FILE:
                 return row.path.name.lower()
+            if column == COL_FOLDER:
+                return self.folder_of(row).lower()
             if column == COL_CONFIDENCE:
                 return top1.probability if top1 is not None else -1.0
             if column == COL_TOP1:
@@ -134,6 +138,10 @@ class BatchTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_CONFIDENCE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+    def folder_of(self, row: BatchRow) -> str:
+        """The row's sub-folder of the classified folder (``ants``, ``val/ants``); ``""`` directly in it."""
+        return subfolder_of(self.root, row.path) if self.root is not None else ""
 
     # -- contents
 
@@ -210,6 +218,7 @@ class BatchFilterModel(QSortFilterProxyModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.class_filter = ALL_CLASSES
+        self.folder_filter: str | None = ALL_FOLDERS
         self.min_confidence = 0.0
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(True)
@@ -217,6 +226,9 @@ class BatchFilterModel(QSortFilterProxyModel):
 
     def set_class_filter(self, label: str) -> None:
         self._refilter(lambda: setattr(self, "class_filter", label or ALL_CLASSES))
+
+    def set_folder_filter(self, folder: str | None) -> None:
+        self._refilter(lambda: setattr(self, "folder_filter", folder))
 
     def set_min_confidence(self, value: float) -> None:
         self._refilter(lambda: setattr(self, "min_confidence", float(value)))
@@ -233,6 +245,8 @@ class BatchFilterModel(QSortFilterProxyModel):
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         model = self.sourceModel()
         row: BatchRow = model.rows[source_row]  # type: ignore[attr-defined]
+        if self.folder_filter is not ALL_FOLDERS and model.folder_of(row) != self.folder_filter:  # type: ignore[attr-defined]
+            return False
         if self.class_filter == FAILED:
             return not row.ok
         top1 = row.top1
@@ -297,6 +311,7 @@ class BatchView(QWidget):
 
     batch_finished = Signal(object)  # the last BatchProgress (or None when the run failed)
     sort_finished = Signal(object)  # SortReport
+    export_finished = Signal(object)  # the CSV's Path, or None when the export failed
 
     def __init__(
         self,
@@ -314,6 +329,9 @@ class BatchView(QWidget):
         self._active = False  # a run is going on (as the UI thread knows: till its finished signal)
         self._thumb_job: Job | None = None
         self._sort_job: Job | None = None
+        self._export_job: Job | None = None
+        self.found = ""  # what the scan found where: "153 photos in 2 folders: ants 70, bees 83"
+        self._in_subfolders = False
         self._pending: Path | None = None  # a folder waiting for the model to load
         self._labels: set[str] = set()
         self.setWindowTitle("Batch classification")
@@ -339,10 +357,18 @@ class BatchView(QWidget):
 
         self.class_combo = QComboBox()
         self.class_combo.setAccessibleName("Class filter")
-        self.class_combo.setMinimumContentsLength(18)
+        self.class_combo.setMinimumContentsLength(14)
         self.class_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self._reset_classes()
         self.class_combo.currentIndexChanged.connect(self._class_picked)
+        self.folder_combo = QComboBox()
+        self.folder_combo.setAccessibleName("Folder filter")
+        self.folder_combo.setMinimumContentsLength(10)
+        self.folder_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.folder_combo.setToolTip("Show the photos of one sub-folder only")
+        self.folder_combo.currentIndexChanged.connect(self._folder_picked)
         self.confidence_spin = QDoubleSpinBox()
         self.confidence_spin.setAccessibleName("Minimum confidence")
         self.confidence_spin.setRange(0.0, 100.0)
@@ -353,8 +379,13 @@ class BatchView(QWidget):
         self.confidence_spin.valueChanged.connect(self._confidence_changed)
         self.shown_label = QLabel()
         filters = QHBoxLayout()
-        for text, widget in (("Class", self.class_combo), ("Minimum confidence", self.confidence_spin)):
-            label = QLabel(text)
+        self.folder_filter_label = QLabel("Folder")
+        for text, widget in (
+            ("Folder", self.folder_combo),
+            ("Class", self.class_combo),
+            ("Minimum confidence", self.confidence_spin),
+        ):
+            label = self.folder_filter_label if widget is self.folder_combo else QLabel(text)
             label.setBuddy(widget)
             filters.addWidget(label)
             filters.addWidget(widget)
@@ -376,11 +407,13 @@ class BatchView(QWidget):
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in ((COL_FILE, 240), (COL_TOP1, 150), (COL_CONFIDENCE, 95)):
+        for column, width in ((COL_FILE, 240), (COL_FOLDER, 110), (COL_TOP1, 150), (COL_CONFIDENCE, 95)):
             table.setColumnWidth(column, width)
+        table.setColumnHidden(COL_FOLDER, True)  # shown when the photos are in sub-folders
         table.doubleClicked.connect(self._open_index)
         table.setToolTip("Double-click a row to open the image with its explanation")
         self.table = table
+        self._reset_folders()
         QShortcut(QKeySequence(Qt.Key.Key_Return), table, activated=self._open_current)
 
         self.progress_bar = QProgressBar()
@@ -396,7 +429,7 @@ class BatchView(QWidget):
         progress.addWidget(self.cancel_button)
 
         self.export_button = QPushButton("Export CSV…")
-        self.export_button.setToolTip("Save every row (not only the shown ones) as a CSV table")
+        self.export_button.setToolTip("Save the rows as a CSV table: the shown ones, or all of them")
         self.export_button.clicked.connect(lambda: self.export_csv())
         self.sort_button = QPushButton("Sort into Folders…")
         self.sort_button.setToolTip("Copy, link or move the classified files into one folder per class")
@@ -426,6 +459,32 @@ class BatchView(QWidget):
         combo.addItem("All classes", ALL_CLASSES)
         combo.addItem("Failed files", FAILED)
         combo.blockSignals(False)
+
+    def _reset_folders(self, counts: dict[str, int] | None = None) -> None:
+        """Fill the folder filter with the sub-folders found (hidden, as the column, when none)."""
+        combo = self.folder_combo
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem("All folders", ALL_FOLDERS)
+        for name, count in (counts or {}).items():
+            combo.addItem(f"{name or TOP_FOLDER} ({count})", name)
+        combo.setCurrentIndex(0)
+        combo.blockSignals(False)
+        self.proxy.set_folder_filter(ALL_FOLDERS)
+        several = bool(counts) and set(counts or {}) != {""}
+        combo.setVisible(several)
+        self.folder_filter_label.setVisible(several)
+        self.table.setColumnHidden(COL_FOLDER, not several)
+
+    def set_folder_filter(self, folder: str | None) -> None:
+        """Pick ``folder`` in the folder combo (None: all folders, ``""``: the chosen folder itself)."""
+        index = self.folder_combo.findData(folder)
+        if index >= 0:
+            self.folder_combo.setCurrentIndex(index)
+
+    def _folder_picked(self, index: int) -> None:
+        self.proxy.set_folder_filter(self.folder_combo.itemData(index))
+        self._update_shown()
 
     def _add_classes(self, rows: Sequence[BatchRow]) -> None:
         new = {row.top1.label for row in rows if row.top1 is not None} - self._labels
@@ -465,7 +524,12 @@ class BatchView(QWidget):
         self.folder_label.setText(str(self.folder))
         self.setWindowTitle(f"{self.folder.name or self.folder} — Batch classification")
         self.model.clear()
+        self.model.root = self.folder
+        self.found = ""
+        self._in_subfolders = False
+        self.progress_bar.setFormat("%p %")
         self._reset_classes()
+        self._reset_folders()
         self.progress = None
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
@@ -495,8 +559,13 @@ class BatchView(QWidget):
         if self._pending is not None and self.controller.classifier is not None:
             self.start(self._pending)
 
-    def _batch_yielded(self, job: Job, value: tuple[tuple[BatchRow, ...], BatchProgress]) -> None:
+    def _batch_yielded(
+        self, job: Job, value: tasks.FolderListed | tuple[tuple[BatchRow, ...], BatchProgress]
+    ) -> None:
         if job is not self._job or job.aborted:
+            return
+        if isinstance(value, tasks.FolderListed):
+            self._folder_listed(value)
             return
         rows, progress = value
         self.model.add_rows(rows)
@@ -504,20 +573,33 @@ class BatchView(QWidget):
         self._show_progress(progress)
         self._update_shown()
 
+    def _folder_listed(self, listed: tasks.FolderListed) -> None:
+        """The scan is done: say what was found where, and offer the sub-folders as a column and a filter."""
+        self.found = listed.summary
+        if self.folder is not None and listed.count:
+            self.folder_label.setText(f"{self.folder}  —  {listed.summary}")
+        self._in_subfolders = listed.in_subfolders
+        if listed.in_subfolders:
+            self._reset_folders(dict(listed.counts))
+
     def _show_progress(self, progress: BatchProgress) -> None:
         self.progress = progress
         self.progress_bar.setRange(0, max(1, progress.total))
-        self.progress_bar.setValue(progress.done if progress.total else 1)
+        self.progress_bar.setValue(progress.done)
         failed = f" · {progress.failed} failed" if progress.failed else ""
         if progress.total == 0:
-            self.rate_label.setText("The folder holds no images.")
+            self.rate_label.setText(
+                "The folder holds no images (JPEG, PNG, BMP, GIF, TIFF or WebP), not even in its sub-folders."
+            )
+            self.progress_bar.setFormat("No images")
         elif progress.finished:
             self.rate_label.setText(
                 f"Done: {progress.total} images in {format_duration(progress.elapsed_seconds)}"
                 f" ({progress.images_per_second:.1f} images/s){failed}"
             )
         elif progress.done == 0:
-            self.rate_label.setText(f"{progress.total} images: starting…")
+            found = self.found if self._in_subfolders else f"{progress.total} images"
+            self.rate_label.setText(f"{found}: starting…")
         else:
             eta = progress.eta_seconds
             left = f" · about {format_duration(eta)} left" if eta is not None else ""
@@ -613,9 +695,39 @@ class BatchView(QWidget):
 
     # ------------------------------------------------------------------ export
 
-    def export_csv(self, path: str | os.PathLike[str] | None = None) -> Path | None:
-        """Write every row as CSV (core's writer) atomically; asks where when ``path`` is None."""
+    def ask_export_rows(self) -> str | None:
+        """Which rows to export when filters hide some: :data:`EXPORT_VISIBLE`, :data:`EXPORT_ALL` or None."""
+        shown, total = self.proxy.rowCount(), len(self.model.rows)
+        if shown == total:
+            return EXPORT_ALL
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Export CSV")
+        box.setText(f"The filters show {shown} of the {total} rows. Which rows should the CSV hold?")
+        box.setInformativeText(
+            "The shown rows are saved in the table's order; all rows in the order they came."
+        )
+        visible = box.addButton(f"Shown Rows ({shown})", QMessageBox.ButtonRole.AcceptRole)
+        every = box.addButton(f"All Rows ({total})", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(visible)
+        box.exec()
+        clicked = box.clickedButton()
+        return EXPORT_VISIBLE if clicked is visible else EXPORT_ALL if clicked is every else None
+
+    def export_csv(self, path: str | os.PathLike[str] | None = None, which: str | None = None) -> Job | None:
+        """Write the shown or all rows as CSV (core's writer, atomically) in a job.
+
+        Asks which rows when the filters hide some and ``which`` is None, and where when ``path`` is None;
+        :attr:`export_finished` tells the outcome.
+        """
         if not self.model.rows:
+            return None
+        if self._export_job is not None and not self._export_job.done:
+            self.rate_label.setText("An export is still being written.")
+            return None
+        which = which or self.ask_export_rows()
+        if which is None:
             return None
         if path is None:
             start = self.folder / "batch-results.csv" if self.folder is not None else Path.home()
@@ -623,19 +735,31 @@ class BatchView(QWidget):
             if not chosen:
                 return None
             path = chosen if chosen.lower().endswith(".csv") else chosen + ".csv"
-        path = Path(path)
-        top_k = max((len(row.predictions) for row in self.model.rows), default=1) or 1
-        try:
-            with atomic_path(path) as tmp:
-                writer = open_writer(tmp, "csv", top_k=top_k)
-                with writer:
-                    for row in self.model.rows:
-                        writer.write(row)
-        except (BatchOutputError, OutputError, OSError) as error:
-            QMessageBox.warning(self, "Export failed", f"Cannot write {path}: {error}")
-            return None
-        self.rate_label.setText(f"Saved {len(self.model.rows)} rows to {path}.")
-        return path
+        rows = self.proxy.visible_rows() if which == EXPORT_VISIBLE else list(self.model.rows)
+        top_k = max((len(row.predictions) for row in rows), default=1) or 1
+        self.rate_label.setText(f"Saving {len(rows)} rows to {path}…")
+        self._export_job = self.controller.run_job(
+            "batch-export",
+            tasks.export_rows,
+            rows,
+            Path(path),
+            top_k,
+            tag=Path(path),
+            on_returned=self._export_returned,
+            on_errored=self._export_errored,
+            on_finished=lambda job: self._update_buttons(),
+        )
+        self._update_buttons()
+        return self._export_job
+
+    def _export_returned(self, job: Job, value: tuple[Path, int]) -> None:
+        path, count = value
+        self.rate_label.setText(f"Saved {count} rows to {path}.")
+        self.export_finished.emit(path)
+
+    def _export_errored(self, job: Job, error: BaseException) -> None:
+        self.rate_label.setText(describe_error(error, "export the CSV"))
+        self.export_finished.emit(None)
 
     # ------------------------------------------------------------------ sorting files
 

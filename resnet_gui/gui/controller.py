@@ -72,6 +72,10 @@ DISPLAY_CACHE = 8
 #: The white gap between the photo and its overlay in an exported side-by-side PNG.
 EXPORT_GAP = 16
 MAX_TOP_K = 20
+#: A model with at most this many classes has them listed under its predictions ("only knows: …").
+KNOWN_CLASSES_MAX = 20
+#: Under this top probability a prediction is marked "not sure" (unless the user or the bundle says).
+DEFAULT_UNSURE_THRESHOLD = 0.5
 FILE_PREFIX = "file:"
 
 
@@ -107,6 +111,7 @@ class SessionImage:
     failure: str = ""
     failure_generation: int = -1
     explanations: dict[tuple[int, str, int], ExplanationMap] = field(default_factory=dict, repr=False)
+    chosen: tuple[int, str, str] | None = None  # (class index, its label, method) the user last explained
 
 
 class Controller(QObject):
@@ -130,6 +135,9 @@ class Controller(QObject):
     message = Signal(object)  # UserMessage
     busy_changed = Signal(str)  # one line about background work, "" when idle
     files_opened = Signal(list)  # paths the user opened, for the recent-files menu
+    image_removed = Signal(int)  # index of the image taken out of the session (the strip)
+    estimates_changed = Signal(object)  # dict: method key -> seconds on this computer (empty: unknown)
+    method_restored = Signal(str)  # the method of the map shown again on a photo the user came back to
 
     def __init__(
         self,
@@ -165,6 +173,7 @@ class Controller(QObject):
         self.method = DEFAULT_METHOD
         self.alpha = DEFAULT_OPACITY
         self.colormap = DEFAULT_COLORMAP
+        self.unsure_threshold: float | None = None  # the user's choice; None: the bundle's, else 50 %
         self.view = VIEW_OVERLAY
         self.target: int | None = None
         self.explanation: ExplanationMap | None = None
@@ -182,6 +191,9 @@ class Controller(QObject):
         self._shut_down = False
         self._loading_text = ""
         self._fallback_to_default = False
+        self.estimates: dict[str, float] = {}  # method -> seconds, measured once per model
+        self._timed_generation = -1  # the model generation whose timing was started
+        self._running_text = "Computing the map…"
 
     # ------------------------------------------------------------------ properties
 
@@ -370,9 +382,13 @@ class Controller(QObject):
         self.models_listed.emit(info.models)
 
     def refresh_models(self) -> None:
-        """Read the weights' statuses again (after a download or an import)."""
+        """Read the weights' statuses and the user's models again (in a job: it reads files)."""
         if self.engine is not None:
-            self.models_listed.emit(tasks.model_choices())
+            self._start("models", tasks.list_model_choices)
+
+    def _on_models_returned(self, job: Job, choices: tuple[Any, ...]) -> None:
+        if self._latest(job):
+            self.models_listed.emit(choices)
 
     def load_model(
         self, ref: str | None = None, *, weights_file: str | None = None, device: str | None = None
@@ -468,7 +484,23 @@ class Controller(QObject):
         self._schedule_classification()
         for index in range(len(self.images)):
             self.image_caption.emit(index, "", 0.0)
-        self._update_busy()
+        self.estimates = {}
+        self.estimates_changed.emit({})
+        self._update_busy()  # times the model for the estimates once nothing else runs
+
+    def _on_estimate_returned(self, job: Job, times: Any) -> None:
+        """The model was timed: each method's time on this computer, before it is run."""
+        if job.tag != self._model_generation or self._classifier is None:
+            return
+        from resnet_gui.core.explain.catalog import CATALOG
+        from resnet_gui.core.explain.estimate import estimate_seconds
+
+        size = self._classifier.preprocessing.crop_size
+        self.estimates = {key: estimate_seconds(key, times, input_size=size) for key in CATALOG}
+        self.estimates_changed.emit(dict(self.estimates))
+
+    def _on_estimate_errored(self, job: Job, error: BaseException) -> None:
+        log.warning("could not time the model for the estimates: %s", error)  # no estimate, no harm
 
     def set_device(self, device: str) -> None:
         """Move the model to ``device`` (in the background); the next load uses it too."""
@@ -543,10 +575,14 @@ class Controller(QObject):
         if isinstance(item, tasks.FolderListed):
             if item.count == 0:
                 self._say(
-                    f"The folder {item.folder} holds no images (JPEG, PNG, BMP, GIF, TIFF or WebP files).",
+                    f"The folder {item.folder} holds no images (JPEG, PNG, BMP, GIF, TIFF or WebP files), "
+                    "not even in its sub-folders.",
                     level="warning",
+                    title="Could not open the folder",  # cleared once a later photo or folder opens
                 )
             else:
+                if item.in_subfolders:  # say where the photos were found
+                    self._say(f"Opening {item.summary} of “{item.folder.name}”.", level="info")
                 progress = self._folder_progress.setdefault(job.id, [0, 0])
                 progress[1] += item.count
                 self.files_opened.emit([str(item.folder)])
@@ -646,6 +682,73 @@ class Controller(QObject):
         self._emit_predictions()
         self._emit_timings()
         self._schedule_classification()
+        self._auto_explain()
+
+    def _auto_explain(self) -> None:
+        """Show the current image's map again once its predictions are in: the class and method the
+        user chose on it (found by name under another model), else its top-1 class with a fast method."""
+        image = self.current_image
+        if image is None or self._classifier is None or self.target is not None:
+            return
+        rows = self.rows(image)
+        if not rows:
+            return
+        categories = self._classifier.categories
+        target = None
+        if image.chosen is not None:
+            index, label, method = image.chosen
+            if index < len(categories) and categories[index] == label:
+                target = index
+            elif label in categories:
+                target = categories.index(label)
+            if target is not None and method != self.method:
+                self.method = method
+                self.method_restored.emit(method)
+        if target is None:
+            if self._method_slow(self.method) or self.view == VIEW_IMAGE:
+                return  # a slow method, or "Photo only", waits for a click
+            target = rows[0].index
+        self.target = target
+        self._emit_predictions()
+        self._request_explanation()
+
+    def remove_image(self, index: int) -> None:
+        """Take image ``index`` out of the session; the next one (or the previous, at the end) is shown."""
+        if not 0 <= index < len(self.images):
+            return
+        image = self.images.pop(index)
+        self._display_lru.pop(image.id, None)
+        self.image_removed.emit(index)
+        if index < self.current:
+            self.current -= 1
+            self.current_changed.emit(self.current)
+        elif index == self.current:
+            self.current = -1
+            self.runner.abort("explain")
+            self.runner.abort("score")
+            self._clear_explanation()
+            if self.images:
+                self.select_image(min(index, len(self.images) - 1))
+            else:
+                self.current_changed.emit(-1)
+                self._emit_predictions()
+                self._emit_timings()
+        self._update_busy()
+
+    def clear_images(self) -> None:
+        """Take every image out of the session (the strip's "Remove All", File → Clear Photos)."""
+        self.runner.abort("explain")
+        self.runner.abort("score")
+        self.current = -1
+        while self.images:
+            self.images.pop()
+            self.image_removed.emit(len(self.images))
+        self._display_lru.clear()
+        self._clear_explanation()
+        self.current_changed.emit(-1)
+        self._emit_predictions()
+        self._emit_timings()
+        self._update_busy()
 
     def step(self, delta: int) -> None:
         """Move ``delta`` images along the strip (the arrow keys)."""
@@ -704,6 +807,7 @@ class Controller(QObject):
         if image is self.current_image:
             self._emit_predictions()
             self._emit_timings()
+            self._auto_explain()
 
     def _on_classify_errored(self, job: Job, error: BaseException) -> None:
         image, generation = job.tag
@@ -739,6 +843,33 @@ class Controller(QObject):
             for rank, p in enumerate(predictions, start=1)
         )
 
+    @property
+    def model_threshold(self) -> float | None:
+        """The "not sure" threshold the model's bundle gives (metrics → unsure_threshold), if any."""
+        if self._classifier is None:
+            return None
+        from resnet_gui.core.metadata import metadata_unsure_threshold
+
+        return metadata_unsure_threshold(self._classifier.loaded.metadata)
+
+    @property
+    def threshold(self) -> float:
+        """The top probability under which a prediction is "not sure": the user's, the bundle's, or 50 %."""
+        if self.unsure_threshold is not None:
+            return self.unsure_threshold
+        model = self.model_threshold
+        return model if model is not None else DEFAULT_UNSURE_THRESHOLD
+
+    def set_unsure_threshold(self, threshold: float | None) -> None:
+        self.unsure_threshold = None if threshold is None else min(max(float(threshold), 0.0), 1.0)
+        self._emit_predictions()
+
+    def known_classes(self) -> tuple[str, ...]:
+        """Every class of the model when it has few (a 2-class model forces any photo into them)."""
+        if self._classifier is None or len(self._classifier.categories) > KNOWN_CLASSES_MAX:
+            return ()
+        return tuple(self._classifier.categories)
+
     def set_top_k(self, k: int) -> None:
         """How many predictions to list (cut from the stored probabilities: no new inference)."""
         self.top_k = max(1, min(int(k), MAX_TOP_K))
@@ -750,14 +881,24 @@ class Controller(QObject):
             view = PredictionsView("failed", message=message) if message else PredictionsView("empty")
         elif self._classifier is None:
             view = PredictionsView(
-                "failed" if message else "loading", message=message or "Loading the model…"
+                "failed" if message else "loading",
+                message=message or self._loading_text or "Loading the model…",
             )
         elif image.failure and image.failure_generation == self._model_generation:
             view = PredictionsView("failed", message=image.failure)
         elif image.model_generation != self._model_generation:
             view = PredictionsView("classifying", message="Classifying…")
         else:
-            view = PredictionsView("ready", self.rows(image), self.target)
+            rows = self.rows(image)
+            threshold = self.threshold
+            view = PredictionsView(
+                "ready",
+                rows,
+                self.target,
+                known=self.known_classes(),
+                unsure=bool(rows) and rows[0].probability < threshold,
+                threshold=threshold,
+            )
         self.predictions_changed.emit(view)
 
     def _emit_timings(self) -> None:
@@ -785,6 +926,8 @@ class Controller(QObject):
         self._loading_text = text
         self.model_loading.emit(text)
         self._update_busy()
+        if self._classifier is None and self.current_image is not None:
+            self._emit_predictions()  # the panel says which step the loading is at
 
     def _update_busy(self) -> None:
         """The status line of background work, from what is running now."""
@@ -800,6 +943,18 @@ class Controller(QObject):
             if waiting:
                 parts.append(f"Classifying: {waiting} image{'s' if waiting > 1 else ''} to go")
         self.busy_changed.emit(" · ".join(part for part in parts if part))
+        self._time_model_when_idle()
+
+    def _time_model_when_idle(self) -> None:
+        """Time the model for the explanation estimates, once per model, when no other work runs:
+        a few seconds of full CPU that must not slow the first predictions (or a training run)."""
+        classifier = self._classifier
+        if classifier is None or self.estimates or self._timed_generation == self._model_generation:
+            return
+        if self.runner.active():
+            return
+        self._timed_generation = self._model_generation
+        self._start("estimate", tasks.measure_passes, classifier, tag=self._model_generation)
 
     # ------------------------------------------------------------------ explanations
 
@@ -809,6 +964,7 @@ class Controller(QObject):
         if image is None or self._classifier is None:
             return
         self.target = int(class_index)
+        image.chosen = (self.target, self._label_of(self.target), self.method)
         if self.view == VIEW_IMAGE:
             self.set_view(VIEW_OVERLAY)
         self._emit_predictions()
@@ -819,8 +975,15 @@ class Controller(QObject):
         if method == self.method:
             return
         self.method = method
+        image = self.current_image
         if self.target is not None:
+            if image is not None and image.chosen is not None:
+                image.chosen = (*image.chosen[:2], method)
             self._request_explanation()
+
+    def _label_of(self, index: int) -> str:
+        categories = self._classifier.categories if self._classifier is not None else ()
+        return categories[index] if 0 <= index < len(categories) else ""
 
     def _method_slow(self, key: str) -> bool:
         if self.engine is None:
@@ -843,10 +1006,17 @@ class Controller(QObject):
         label = (
             self._classifier.categories[self.target] if self.target < len(self._classifier.categories) else ""
         )
-        self.explanation = None
+        # The map shown (if any) stays until the new one is ready.
+        estimate = self.estimates.get(self.method)
+        if estimate is not None:
+            from resnet_gui.core.explain.estimate import describe_seconds
+
+            self._running_text = f"Computing the map ({describe_seconds(estimate)} on this computer)…"
+        else:
+            self._running_text = "Computing the map…"
         self._set_explanation_view(
             ExplanationView(
-                "running", self.method, label, 0.0, "Computing the map…", slow=self._method_slow(self.method)
+                "running", self.method, label, 0.0, self._running_text, slow=self._method_slow(self.method)
             )
         )
         self._start(
@@ -870,7 +1040,7 @@ class Controller(QObject):
                     view.method,
                     view.label,
                     fraction,
-                    f"Computing the map…{percent}",
+                    f"{self._running_text}{percent}",
                     slow=view.slow,
                 )
             )
@@ -923,6 +1093,7 @@ class Controller(QObject):
                 )
             else:
                 self.target = None
+                self.explanation = None  # the map kept while the new one was computed goes too
                 self._emit_predictions()
                 self._set_explanation_view(ExplanationView("cancelled", self.method, text="Cancelled."))
                 self._schedule_compose()
@@ -1049,13 +1220,20 @@ class Controller(QObject):
         return self._overlay(image.display, explanation)
 
     def export_png(self, path: str | Path) -> Path | None:
-        """Write :meth:`export_array` as a PNG; a failure becomes a message, not an exception."""
-        from resnet_gui.core.explain.maps import save_png
+        """Write :meth:`export_array` as a PNG; a failure becomes a message, not an exception.
+
+        With a map shown, a band under the picture names the method and the class and shows the
+        colours' legend, so the file explains itself.
+        """
+        from resnet_gui.core.explain.maps import save_png, with_legend
 
         array = self.export_array()
         if array is None:
             self._say("There is nothing to export yet: open an image first.", level="warning")
             return None
+        explanation = self.explanation
+        if explanation is not None and self.view != VIEW_IMAGE:
+            array = with_legend(array, f"{explanation.method_name} · {explanation.label}", self.colormap)
         try:
             written = save_png(array, path)
         except (OSError, ValueError) as error:

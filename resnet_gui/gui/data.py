@@ -105,15 +105,23 @@ class MethodChoice:
 class ModelChoice:
     """A (model, weights) entry of the model picker, with the weights' status on this machine."""
 
-    ref: str  # "resnet50:IMAGENET1K_V2"
-    display_name: str
+    ref: str  # "resnet50:IMAGENET1K_V2", or "file:PATH" for one of the user's models
+    display_name: str  # plain words: "ResNet-50 (ImageNet, 81 % correct)", or a model's name
     weights: str
-    status: str  # cached | downloadable | imported | missing
+    status: str  # cached | downloadable | imported | missing | mine
     is_default: bool = False
+    text: str = ""  # the picker's line, with what it needs before use
+    explanation: str = ""  # the picker's tooltip: what it needs, in plain words
+    kind: str = "imagenet"  # imagenet | mine (a fine-tuned bundle of the library)
 
     @property
     def label(self) -> str:
-        return f"{self.display_name} · {self.weights}"
+        return self.display_name
+
+    @property
+    def usable(self) -> bool:
+        """Can be used now, with no download or import."""
+        return self.status in ("cached", "imported", "mine")
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,9 @@ class PredictionsView:
     rows: tuple[PredictionRow, ...] = ()
     selected: int | None = None  # class index of the explained prediction
     message: str = ""
+    known: tuple[str, ...] = ()  # every class of the model, when it knows few (else empty)
+    unsure: bool = False  # the top probability is below ``threshold``
+    threshold: float = 0.5  # under this top probability the prediction is marked "not sure"
 
 
 @dataclass(frozen=True)

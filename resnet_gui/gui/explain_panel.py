@@ -20,8 +20,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from resnet_gui.core.explain.estimate import describe_seconds  # torch-free
 from resnet_gui.gui.data import VIEW_IMAGE, VIEW_OVERLAY, VIEW_SIDE_BY_SIDE, ExplanationView, MethodChoice
-from resnet_gui.gui.qtutil import PANEL_TITLE_SCALE, colormap_icon, colormap_strip, heading, muted, to_qimage
+from resnet_gui.gui.qtutil import (
+    PANEL_TITLE_SCALE,
+    colormap_icon,
+    colormap_strip,
+    heading,
+    keep_space_when_hidden,
+    muted,
+    readable_text,
+    to_qimage,
+    visible_accent,
+)
 
 VIEW_LABELS = ((VIEW_OVERLAY, "Overlay"), (VIEW_SIDE_BY_SIDE, "Side by side"), (VIEW_IMAGE, "Photo"))
 SCORE_TOOLTIP = (
@@ -94,11 +105,15 @@ class ExplanationPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._methods: dict[str, MethodChoice] = {}
+        self._estimates: dict[str, float] = {}  # method -> seconds on this computer
 
         title = heading("Explanation", PANEL_TITLE_SCALE)
 
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.status.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        # Room for three lines whatever the state says (idle, running, ready), so nothing below moves.
+        self.status.setMinimumHeight(self.fontMetrics().lineSpacing() * 3 + 2)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -113,6 +128,7 @@ class ExplanationPanel(QWidget):
         progress_row.addWidget(self.cancel_button)
         self.progress_box = QWidget()
         self.progress_box.setLayout(progress_row)
+        keep_space_when_hidden(self.progress_box)  # the controls below must not jump when it shows
         self.progress_box.hide()
 
         self.method = QComboBox()
@@ -136,6 +152,7 @@ class ExplanationPanel(QWidget):
             self.view_buttons.addButton(button)
             view_row.addWidget(button)
         self.view_buttons.buttons()[0].setChecked(True)
+        self.view_buttons.buttonToggled.connect(lambda *_: self._paint_view_buttons())
         self.view_buttons.buttonClicked.connect(
             lambda button: self.view_changed.emit(button.property("view"))
         )
@@ -166,6 +183,9 @@ class ExplanationPanel(QWidget):
         self.score_button.clicked.connect(self.score_requested)
         self.score_label = QLabel()
         self.score_label.setWordWrap(True)
+        self.score_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.score_label.setMinimumHeight(self.fontMetrics().lineSpacing() * 2 + 2)
+        keep_space_when_hidden(self.score_label)  # hidden while computing: the export button stays put
         self.score_label.setToolTip(SCORE_TOOLTIP)
         self.score_meaning = QLabel()
         self.score_meaning.setWordWrap(True)
@@ -181,7 +201,7 @@ class ExplanationPanel(QWidget):
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         form.addRow("Method", self.method)
-        form.addRow("", self.method_help)
+        form.addRow(self.method_help)  # the whole width: a narrow field column clipped its lines
         form.addRow("Show", view_row)
         form.addRow("Opacity", opacity_row)
         form.addRow("Colours", self.colormap)
@@ -214,6 +234,24 @@ class ExplanationPanel(QWidget):
             palette = label.palette()
             palette.setColor(QPalette.ColorRole.WindowText, muted(self.palette()))
             label.setPalette(palette)
+        self._paint_view_buttons()
+
+    def _paint_view_buttons(self) -> None:
+        """The checked view button in the palette's Highlight / HighlightedText (a dark style's checked
+        button was nearly the colour of the others); the others in the palette's plain button colours."""
+        base = self.palette()
+        for button in self.view_buttons.buttons():
+            palette = QPalette(base)
+            if button.isChecked():
+                # The Highlight, lightened on a dark palette until it stands out from the window;
+                # the text in HighlightedText, or in the window's text colour if that reads better.
+                fill = visible_accent(base)
+                role = QPalette.ColorRole
+                text = readable_text(fill, base.color(role.HighlightedText), base.color(role.WindowText))
+                for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
+                    palette.setColor(group, QPalette.ColorRole.Button, fill)
+                    palette.setColor(group, QPalette.ColorRole.ButtonText, text)
+            button.setPalette(palette)
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
@@ -254,6 +292,20 @@ class ExplanationPanel(QWidget):
             if button.property("view") == view:
                 button.setChecked(True)
 
+    def set_estimates(self, estimates: dict[str, float]) -> None:
+        """Each method's time measured on this computer (empty: not known yet)."""
+        self._estimates = dict(estimates)
+        self._show_method_help()
+
+    def show_method(self, key: str) -> None:
+        """Show ``key`` as the picked method without reporting it (the map of a photo shown again)."""
+        index = self.method.findData(key)
+        if index >= 0:
+            self.method.blockSignals(True)
+            self.method.setCurrentIndex(index)
+            self.method.blockSignals(False)
+            self._show_method_help()
+
     def current_method(self) -> str:
         return self.method.currentData() or ""
 
@@ -265,7 +317,11 @@ class ExplanationPanel(QWidget):
 
     def _show_method_help(self) -> None:
         method = self._methods.get(self.method.currentData() or "")
-        self.method_help.setText(method.description if method else "")
+        text = method.description if method else ""
+        estimate = self._estimates.get(method.key) if method else None
+        if estimate is not None:
+            text += f" Takes {describe_seconds(estimate)} on this computer."
+        self.method_help.setText(text)
         self.method_help.setVisible(method is not None)
 
     def _opacity_moved(self, value: int) -> None:

@@ -7,11 +7,13 @@ user's requests on to it; dialogs (open, save, weights) are here because they ar
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QMimeData, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
+    QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
@@ -20,6 +22,7 @@ from PySide6.QtGui import (
     QKeySequence,
     QPalette,
     QResizeEvent,
+    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -64,6 +67,7 @@ from resnet_gui.gui.data import (
 )
 from resnet_gui.gui.explain_panel import ExplanationPanel
 from resnet_gui.gui.image_view import ImageView
+from resnet_gui.gui.models_dialog import ACTION_MANAGE_MODELS, ManageModelsDialog
 from resnet_gui.gui.predictions import PredictionsPanel
 from resnet_gui.gui.qtutil import app_icon, local_paths, muted
 from resnet_gui.gui.settings import AppSettings
@@ -89,6 +93,7 @@ WINDOW_KEYS = (
     ("Left / Right", "Previous / next image of the strip"),
     ("1 … 9", "Explain prediction 1 … 9"),
     ("Esc", "Cancel the explanation being computed"),
+    ("Delete", "Remove the photo shown from the strip"),
 )
 
 
@@ -139,6 +144,7 @@ class MainWindow(QMainWindow):
         self._model_info: ModelInfo | None = None
         self._download_dialog: QProgressDialog | None = None
         self._closing = False
+        self._fitted = False
         self.batch_view: BatchView | None = None
         self.finetune_wizard = None  # FinetuneWizard, made on first use (it needs torch)
         self._explain_on_open: tuple[Path, int | None] | None = None
@@ -148,6 +154,7 @@ class MainWindow(QMainWindow):
         controller.method = self.settings.method
         controller.alpha = self.settings.opacity
         controller.colormap = self.settings.colormap
+        controller.unsure_threshold = self.settings.unsure_threshold
 
         self.setWindowTitle(APP_TITLE)
         self.setWindowIcon(app_icon())
@@ -163,6 +170,7 @@ class MainWindow(QMainWindow):
         self._connect_controller()
         self._restore_geometry()
         self._update_enabled()
+        self._set_tab_order()
         self.image_view.setFocus()
         if autostart:
             self.image_view.first_painted.connect(self._after_first_paint)
@@ -230,7 +238,14 @@ class MainWindow(QMainWindow):
             self.import_keras_dialog,
             tip="Convert the Keras ImageNet ResNet-50 (offline)",
         )
+        self.manage_models_action = self._action(
+            "&Manage Models…",
+            self.manage_models,
+            tip="Your fine-tuned models: use, rename, delete or show them in their folder",
+        )
         self.view_actions = {}
+        self.view_group = QActionGroup(self)  # one view at a time: radio items in the View menu
+        self.view_group.setExclusive(True)
         for key, text, shortcut in (
             (VIEW_OVERLAY, "&Overlay", "Ctrl+1"),
             (VIEW_SIDE_BY_SIDE, "&Side by Side", "Ctrl+2"),
@@ -238,6 +253,7 @@ class MainWindow(QMainWindow):
         ):
             action = self._action(text, lambda _=False, key=key: self.controller.set_view(key), shortcut)
             action.setCheckable(True)
+            self.view_group.addAction(action)
             self.view_actions[key] = action
         self.view_actions[self.controller.view].setChecked(True)
         self.previous_action = self._action("Previous Image\tLeft", lambda: self.controller.step(-1))
@@ -246,6 +262,12 @@ class MainWindow(QMainWindow):
             "&Keyboard Shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents
         )
         self.about_action = self._action("&About ResNet GUI", self.show_about)
+        self.remove_action = self._action(
+            "&Remove Photo\tDel", self.remove_current_image, tip="Take the photo shown out of the strip"
+        )
+        self.clear_action = self._action(
+            "C&lear Photos", self.clear_images, tip="Take every photo out of the strip (the files stay)"
+        )
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -257,6 +279,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.paste_action)
         file_menu.addSeparator()
         file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.remove_action)
+        file_menu.addAction(self.clear_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         self._rebuild_recent(self.settings.recent_files)
@@ -279,6 +304,8 @@ class MainWindow(QMainWindow):
         model_menu.addSeparator()
         model_menu.addAction(self.choose_weights_action)
         model_menu.addAction(self.import_keras_action)
+        model_menu.addSeparator()
+        model_menu.addAction(self.manage_models_action)
 
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.shortcuts_action)
@@ -337,6 +364,8 @@ class MainWindow(QMainWindow):
         self.predictions.target_clicked.connect(self.controller.select_target)
         self.predictions.top_k_changed.connect(self._top_k_changed)
         self.predictions.copy_requested.connect(self.copy_predictions)
+        self.predictions.threshold_changed.connect(self._threshold_changed)
+        self.predictions.bars_rebuilt.connect(self._set_tab_order)
 
         self.explain_panel = ExplanationPanel()
         self.explain_panel.set_opacity(self.controller.alpha)
@@ -369,10 +398,14 @@ class MainWindow(QMainWindow):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(300)
         self.side_panel = scroll
+        scroll.installEventFilter(self)
 
         self.strip = ThumbnailStrip()
         self.strip.image_selected.connect(self.controller.select_image)
         self.strip.hide()
+        self.strip.installEventFilter(self)
+        self.strip.remove_requested.connect(self.controller.remove_image)
+        self.strip.clear_requested.connect(self.clear_images)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -442,11 +475,15 @@ class MainWindow(QMainWindow):
         c.message.connect(self.show_message)
         c.busy_changed.connect(self.busy_label.setText)
         c.files_opened.connect(self._files_opened)
+        c.image_removed.connect(self._image_removed)
+        c.estimates_changed.connect(self.explain_panel.set_estimates)
+        c.method_restored.connect(self.explain_panel.show_method)
 
     def _restore_geometry(self) -> None:
         geometry = self.settings.geometry
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1220, 800)
+        self._fit_on_screen()
         state = self.settings.window_state
         if state is not None:
             self.splitter.restoreState(state)
@@ -485,16 +522,41 @@ class MainWindow(QMainWindow):
             suffix = " (weights file)" if info.ref.startswith(FILE_PREFIX) else ""
             combo.addItem(f"{info.name}{suffix}", info.ref)
             combo.setItemData(0, info.weights_description, Qt.ItemDataRole.ToolTipRole)
-        for choice in choices:
-            combo.addItem(f"{choice.label} — {STATUS_TEXT.get(choice.status, choice.status)}", choice.ref)
-            default = " (the model's default weights)" if choice.is_default else ""
-            combo.setItemData(combo.count() - 1, f"{choice.ref}{default}", Qt.ItemDataRole.ToolTipRole)
+        mine = [choice for choice in choices if choice.kind == "mine"]
+        sections = (
+            ("Ready to use", [c for c in choices if c.kind != "mine" and c.usable], ""),
+            ("My models", mine, "" if mine else "None yet: Model → Fine-Tune on Your Photos… makes one"),
+            ("Needs a download or the Keras file first", [c for c in choices if not c.usable], ""),
+        )
+        for title, entries, empty in sections:
+            if not entries and not empty:
+                continue
+            self._add_model_header(title)
+            if not entries:
+                self._add_model_header(empty, bold=False)
+            for choice in entries:
+                text = choice.text or f"{choice.label} — {STATUS_TEXT.get(choice.status, choice.status)}"
+                combo.addItem(text, choice.ref)
+                tip = choice.explanation or choice.ref
+                combo.setItemData(combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         combo.insertSeparator(combo.count())
         combo.addItem("Other weights file…", ACTION_CHOOSE_WEIGHTS)
         combo.addItem("Import Keras ResNet-50…", ACTION_IMPORT_KERAS)
+        combo.addItem("Manage My Models…", ACTION_MANAGE_MODELS)
         combo.setEnabled(True)
         self._select_model_item()
         combo.blockSignals(False)
+
+    def _add_model_header(self, text: str, bold: bool = True) -> None:
+        """A line of the model picker that names a section (it cannot be picked)."""
+        combo = self.model_combo
+        combo.addItem(text)
+        item = combo.model().item(combo.count() - 1)  # a QStandardItemModel
+        item.setFlags(Qt.ItemFlag.NoItemFlags)
+        font = item.font()
+        font.setBold(bold)
+        font.setItalic(not bold)
+        item.setFont(font)
 
     def _select_model_item(self) -> None:
         combo = self.model_combo
@@ -590,6 +652,8 @@ class MainWindow(QMainWindow):
         self.export_action.setEnabled(can_export)
         self.explain_panel.export_button.setEnabled(can_export)
         self.copy_action.setEnabled(self.predictions.view.state == "ready")
+        self.remove_action.setEnabled(controller.current_image is not None)
+        self.clear_action.setEnabled(bool(controller.images))
 
     def _current_changed(self, index: int) -> None:
         self.strip.set_current(index)
@@ -639,6 +703,53 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ widgets -> controller
 
+    def _fit_on_screen(self) -> None:
+        """Shrink and move the window into the screen's available area (a 1.5 scale makes 1220 x 800
+        logical pixels larger than a laptop's screen; a saved geometry may come from a bigger one)."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        available = screen.availableGeometry()
+        frame = self.frameGeometry()
+        extra_w, extra_h = frame.width() - self.width(), frame.height() - self.height()
+        width = max(min(self.width(), available.width() - extra_w), 1)
+        height = max(min(self.height(), available.height() - extra_h), 1)
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        frame = self.frameGeometry()
+        right, bottom = available.right() - frame.width() + 1, available.bottom() - frame.height() + 1
+        left = min(max(frame.left(), available.left()), max(available.left(), right))
+        top = min(max(frame.top(), available.top()), max(available.top(), bottom))
+        if (left, top) != (frame.left(), frame.top()):
+            self.move(left, top)
+
+    def _set_tab_order(self) -> None:
+        """Tab goes through the window as it is laid out: toolbar, photo, strip, predictions, explanation."""
+        panel = self.explain_panel
+        chain = [
+            self.model_combo,
+            self.device_combo,
+            self.image_view,
+            self.strip,
+            self.predictions.top_k,
+            self.predictions.copy_button,
+            *self.predictions.bars,
+            self.predictions.threshold,
+            panel.method,
+            *panel.view_buttons.buttons(),
+            panel.opacity,
+            panel.colormap,
+            panel.cancel_button,
+            panel.score_button,
+            panel.export_button,
+        ]
+        for first, second in pairwise(chain):
+            QWidget.setTabOrder(first, second)
+
+    def _threshold_changed(self, threshold: float) -> None:
+        self.controller.set_unsure_threshold(threshold)
+        self.settings.unsure_threshold = threshold
+
     def _top_k_changed(self, k: int) -> None:
         self.controller.set_top_k(k)
         self.settings.top_k = k
@@ -657,6 +768,10 @@ class MainWindow(QMainWindow):
 
     def _model_picked(self, index: int) -> None:
         data = self.model_combo.itemData(index)
+        if data == ACTION_MANAGE_MODELS:
+            self._select_model_item()
+            self.manage_models()
+            return
         if data in (ACTION_CHOOSE_WEIGHTS, ACTION_IMPORT_KERAS):
             self._select_model_item()
             self._message_action(data)
@@ -681,10 +796,36 @@ class MainWindow(QMainWindow):
         set_max_image_pixels(None if allowed else DEFAULT_MAX_IMAGE_PIXELS)
         self.settings.allow_large_images = allowed
 
+    def ask_allow_large(self) -> str:
+        """Lift the size limit until the app quits ("session"), for good ("always"), or not ("")."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Very large images")
+        box.setText("Open images over the safety limit for their size?")
+        box.setInformativeText(
+            "Only do this for files you trust: a huge image can fill the memory. You can turn it off "
+            "again at any time: Edit → Allow Very Large Images."
+        )
+        session = box.addButton("Allow Until I Quit", QMessageBox.ButtonRole.AcceptRole)
+        always = box.addButton("Always Allow", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(session)
+        self.allow_large_box = box  # for tests
+        box.exec()
+        clicked = box.clickedButton()
+        return "session" if clicked is session else "always" if clicked is always else ""
+
     def _message_action(self, key: str) -> None:
         if key == ACTION_ALLOW_LARGE:
+            choice = self.ask_allow_large()
+            if not choice:
+                return
+            from resnet_gui.core.images import set_max_image_pixels
+
             self.allow_large_action.setChecked(True)
-            self._allow_large_toggled()
+            set_max_image_pixels(None)
+            if choice == "always":
+                self.settings.allow_large_images = True
             self.message_bar.clear()
             self.controller.open_paths(self.controller.too_large_paths)
         elif key == ACTION_CHOOSE_WEIGHTS:
@@ -729,12 +870,25 @@ class MainWindow(QMainWindow):
         self.settings.last_folder = str(Path(folder).parent)
         return view
 
-    def ask_batch(self, folder: Path, count: int) -> str:
+    def _dropped_folder_listed(self, job, listed: tasks.FolderListed) -> None:
+        """A dropped folder was listed: many images are offered to the batch table, few go to the strip."""
+        if listed.count >= BATCH_OFFER_MIN:
+            summary = listed.summary if listed.in_subfolders else ""
+            choice = self.ask_batch(listed.folder, listed.count, summary)
+            if choice == "batch":
+                self.open_batch(listed.folder)
+            elif choice == "strip":
+                self.controller.open_paths([str(listed.folder)])
+            return
+        self.controller.open_paths([str(listed.folder)])
+
+    def ask_batch(self, folder: Path, count: int, summary: str = "") -> str:
         """What to do with a big dropped folder: "batch" (the table), "strip", or "" (nothing)."""
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle("Classify a folder")
-        box.setText(f"Classify {count} images of “{folder.name}” in a batch table?")
+        found = f" ({summary})" if summary else ""
+        box.setText(f"Classify {count} images of “{folder.name}”{found} in a batch table?")
         box.setInformativeText(
             "The batch table lists every image with its classes; you can filter, export and sort them "
             "into folders. The strip opens the images one by one below the photo."
@@ -773,15 +927,11 @@ class MainWindow(QMainWindow):
         """
         paths = local_paths(mime)
         if len(paths) == 1 and Path(paths[0]).is_dir():
-            folder = Path(paths[0])
-            count = len(tasks.image_files_in(folder))
-            if count >= BATCH_OFFER_MIN:
-                choice = self.ask_batch(folder, count)
-                if choice == "batch":
-                    self.open_batch(folder)
-                elif choice == "strip":
-                    self.controller.open_paths(paths)
-                return
+            # Listed in a job (with its sub-folders): a big tree must not freeze the window.
+            self.controller.run_job(
+                "list-folder", tasks.list_folder, Path(paths[0]), on_returned=self._dropped_folder_listed
+            )
+            return
         if paths:
             self.controller.open_paths(paths)
             return
@@ -803,6 +953,16 @@ class MainWindow(QMainWindow):
             self.show_message(UserMessage("The clipboard is empty.", "warning"))
             return
         self.open_mime(mime)
+
+    def remove_current_image(self) -> None:
+        self.controller.remove_image(self.controller.current)
+
+    def clear_images(self) -> None:
+        self.controller.clear_images()
+
+    def _image_removed(self, index: int) -> None:
+        self.strip.remove_image(index)
+        self._update_enabled()
 
     def copy_predictions(self) -> None:
         text = self.controller.predictions_text()
@@ -827,7 +987,7 @@ class MainWindow(QMainWindow):
 
     def open_finetune(self):
         """Show the fine-tuning wizard: the one running, or a new one."""
-        from resnet_gui.gui.finetune_wizard import FinetuneWizard
+        from resnet_gui.gui.finetune import FinetuneWizard
 
         wizard = self.finetune_wizard
         if wizard is None or not wizard.isVisible():
@@ -850,6 +1010,17 @@ class MainWindow(QMainWindow):
         """Make a fine-tuned bundle the classifier's model (the wizard's "use this model now")."""
         self.message_bar.clear()
         self.controller.load_model(weights_file=str(bundle))
+
+    def manage_models(self) -> ManageModelsDialog:
+        """Model → Manage Models…: the user's models (one dialog, shown again if open)."""
+        dialog = getattr(self, "models_dialog", None)
+        if dialog is None:
+            dialog = ManageModelsDialog(self.controller, self)
+            self.models_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
 
     def choose_weights_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -919,22 +1090,48 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ events
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:
+    def _window_key(self, event: QKeyEvent) -> bool:
+        """Handle the window's own keys (Left/Right, 1…9, Esc); False for any other key."""
         key = event.key()
-        plain = not (event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier)
-        if plain and key == Qt.Key.Key_Left:
+        if event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            return False
+        if key == Qt.Key.Key_Left:
             self.controller.step(-1)
-        elif plain and key == Qt.Key.Key_Right:
+        elif key == Qt.Key.Key_Right:
             self.controller.step(1)
-        elif plain and key == Qt.Key.Key_Escape:
+        elif key == Qt.Key.Key_Escape:
             self.controller.cancel_explanation()
-        elif plain and Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
+        elif Qt.Key.Key_1 <= key <= Qt.Key.Key_9:
             rows = self.controller.rows()
             rank = key - Qt.Key.Key_1
             if rank < len(rows):
                 self.controller.select_target(rows[rank].index)
         else:
+            return False
+        return True
+
+    def eventFilter(self, watched, event: QEvent) -> bool:
+        """The strip and the side panel would eat the window's keys (the list's type-ahead search takes
+        the digits, the scroll area the arrows): they get them here first. The slider, spin boxes and
+        combo boxes inside the side panel keep their arrow keys, as they take them before it."""
+        if event.type() == QEvent.Type.KeyPress and watched in (self.strip, self.side_panel):
+            if event.key() == Qt.Key.Key_Delete and watched is self.strip:
+                self.remove_current_image()
+                return True
+            return self._window_key(event)
+        return super().eventFilter(watched, event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Delete and not event.modifiers():
+            self.remove_current_image()
+        elif not self._window_key(event):
             super().keyPressEvent(event)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._fitted:  # the frame's size is known once the window exists: fit it again
+            self._fitted = True
+            self._fit_on_screen()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() or event.mimeData().hasImage():

@@ -24,9 +24,18 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.gui.data import PredictionRow, PredictionsView
-from resnet_gui.gui.qtutil import PANEL_TITLE_SCALE, heading, muted, soft
+from resnet_gui.gui.qtutil import (
+    PANEL_TITLE_SCALE,
+    heading,
+    keep_space_when_hidden,
+    muted,
+    soft,
+    visible_accent,
+)
 
 MAX_K = 20
+NOT_SURE = "not sure"
+HINT = "Click a prediction to see where the model looked."
 
 
 def format_percent(probability: float) -> str:
@@ -42,9 +51,10 @@ class PredictionBar(QWidget):
 
     clicked = Signal(int)  # class index
 
-    def __init__(self, row: PredictionRow, parent: QWidget | None = None) -> None:
+    def __init__(self, row: PredictionRow, parent: QWidget | None = None, unsure: bool = False) -> None:
         super().__init__(parent)
         self.row = row
+        self.unsure = unsure and row.rank == 1  # the best guess is below the "not sure" threshold
         self.selected = False
         self._hover = False
         self.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -55,7 +65,10 @@ class PredictionBar(QWidget):
             f"“{row.label}” (class {row.index}): {row.probability * 100:.2f} %\n"
             "Click to see which parts of the photo led to it."
         )
-        self.setAccessibleName(f"{row.rank}. {row.label}, {format_percent(row.probability)}")
+        self.setAccessibleName(
+            f"{row.rank}. {row.label}, {format_percent(row.probability)}"
+            + (f", {NOT_SURE}" if self.unsure else "")
+        )
         self.setFixedHeight(self.sizeHint().height())
 
     def _label_font(self) -> QFont:
@@ -94,7 +107,7 @@ class PredictionBar(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         palette = self.palette()
-        highlight = palette.color(QPalette.ColorRole.Highlight)
+        highlight = visible_accent(palette)  # a dark Highlight on a dark window is made lighter
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         box = QRectF(self.rect()).adjusted(1, 1, -1, -1)
@@ -127,6 +140,21 @@ class PredictionBar(QWidget):
         metrics = QFontMetrics(font)
         percent = format_percent(self.row.probability)
         percent_width = metrics.horizontalAdvance(percent) + 4
+        if self.unsure:  # "not sure" in plain muted italics, left of the percentage
+            tag_font = QFont(self.font())
+            tag_font.setItalic(True)
+            tag = f"{NOT_SURE}  "
+            tag_width = QFontMetrics(tag_font).horizontalAdvance(tag)
+            painter.setFont(tag_font)
+            painter.setPen(muted(palette))
+            left = text_rect.right() - percent_width - tag_width
+            painter.drawText(
+                QRectF(left, text_rect.top(), tag_width, text_rect.height()),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                tag,
+            )
+            painter.setFont(font)
+            percent_width += tag_width
         label_rect = QRectF(
             text_rect.left() + rank_width,
             text_rect.top(),
@@ -162,6 +190,8 @@ class PredictionsPanel(QWidget):
     target_clicked = Signal(int)  # class index
     top_k_changed = Signal(int)
     copy_requested = Signal()
+    threshold_changed = Signal(float)  # the "not sure" threshold, 0-1
+    bars_rebuilt = Signal()  # new bars: the window puts them in the Tab order
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -199,24 +229,54 @@ class PredictionsPanel(QWidget):
         self.rows.setContentsMargins(0, 0, 0, 0)
         self.rows.setSpacing(2)
 
-        self.hint = QLabel("Click a prediction to see where the model looked.")
+        self.hint = QLabel(HINT)
         self.hint.setWordWrap(True)
         self.hint.setContentsMargins(4, 4, 4, 0)
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.hint.setMinimumHeight(self.fontMetrics().lineSpacing() * 2 + 6)  # the "not sure" line is longer
+
+        # A model that knows few classes forces every photo into one of them: say which they are.
+        self.known = QLabel()
+        self.known.setWordWrap(True)
+        self.known.setContentsMargins(4, 0, 4, 0)
+        self.known.setAccessibleName("Classes this model knows")
+        self.known.hide()
+
+        self.threshold = QSpinBox()
+        self.threshold.setRange(1, 99)
+        self.threshold.setValue(50)
+        self.threshold.setSuffix(" %")
+        self.threshold.setAccessibleName("Not sure below")
+        self.threshold.setToolTip(
+            "A prediction whose best class is under this probability is marked “not sure”"
+        )
+        self.threshold.valueChanged.connect(lambda value: self.threshold_changed.emit(value / 100.0))
+        threshold_label = QLabel("Mark as not sure below")
+        threshold_label.setBuddy(self.threshold)
+        threshold_row = QHBoxLayout()
+        threshold_row.setContentsMargins(4, 0, 0, 0)
+        threshold_row.addWidget(threshold_label)
+        threshold_row.addStretch(1)
+        threshold_row.addWidget(self.threshold)
+        keep_space_when_hidden(self.hint)  # the explanation panel below must not jump when it hides
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
         layout.addLayout(header)
+        layout.addWidget(self.known)
         layout.addWidget(self.status)
         layout.addLayout(self.rows)
         layout.addWidget(self.hint)
+        layout.addLayout(threshold_row)
         self._apply_palette()
         self.set_view(self.view)
 
     def _apply_palette(self) -> None:
-        palette = self.hint.palette()
-        palette.setColor(QPalette.ColorRole.WindowText, muted(self.palette()))
-        self.hint.setPalette(palette)
+        for label in (self.hint, self.known):
+            palette = label.palette()
+            palette.setColor(QPalette.ColorRole.WindowText, muted(self.palette()))
+            label.setPalette(palette)
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
@@ -225,7 +285,9 @@ class PredictionsPanel(QWidget):
 
     def set_view(self, view: PredictionsView) -> None:
         """Show ``view``: rebuilds the bars only when the rows changed (a selection just repaints)."""
-        rows_changed = view.rows != self.view.rows or (not self.bars and view.rows)
+        rows_changed = (
+            view.rows != self.view.rows or view.unsure != self.view.unsure or (not self.bars and view.rows)
+        )
         self.view = view
         if rows_changed or not view.rows:
             self._rebuild(view.rows)
@@ -241,8 +303,25 @@ class PredictionsPanel(QWidget):
         text = texts.get(view.state, view.message)
         self.status.setText(text)
         self.status.setVisible(bool(text))
-        self.hint.setVisible(view.state == "ready" and view.selected is None and bool(view.rows))
+        ready = view.state == "ready" and bool(view.rows)
+        if ready and view.unsure:
+            self.hint.setText(
+                f"Not sure: no class reaches {view.threshold * 100:.0f} %. The photo may show something "
+                "this model does not know."
+            )
+        else:
+            self.hint.setText(HINT)
+        self.hint.setVisible(ready and (view.unsure or view.selected is None))
+        self.known.setText(f"This model only knows: {', '.join(view.known)}" if view.known else "")
+        self.known.setVisible(bool(view.known))
+        self.set_threshold(view.threshold)
         self.copy_button.setEnabled(view.state == "ready" and bool(view.rows))
+
+    def set_threshold(self, threshold: float) -> None:
+        """Show ``threshold`` (0-1) in the spin box without reporting it as the user's choice."""
+        self.threshold.blockSignals(True)
+        self.threshold.setValue(round(threshold * 100))
+        self.threshold.blockSignals(False)
 
     def _rebuild(self, rows: tuple[PredictionRow, ...]) -> None:
         for bar in self.bars:
@@ -250,7 +329,8 @@ class PredictionsPanel(QWidget):
             bar.deleteLater()
         self.bars = []
         for row in rows:
-            bar = PredictionBar(row, self)
+            bar = PredictionBar(row, self, unsure=self.view.unsure)
             bar.clicked.connect(self.target_clicked)
             self.rows.addWidget(bar)
             self.bars.append(bar)
+        self.bars_rebuilt.emit()

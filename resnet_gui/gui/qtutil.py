@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QMimeData, QSize, QUrl
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPalette, QPixmap
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QWidget
 
 
 def to_qimage(array: np.ndarray) -> QImage:
@@ -118,3 +118,49 @@ def heading(text: str, scale: float = 1.0) -> QLabel:
     label = QLabel(text)
     label.setFont(bold_font(label.font(), scale))
     return label
+
+
+def keep_space_when_hidden(widget: QWidget) -> None:
+    """Let ``widget`` keep its room in the layout while hidden, so what is below it never jumps."""
+    policy = widget.sizePolicy()
+    policy.setRetainSizeWhenHidden(True)
+    widget.setSizePolicy(policy)
+
+
+def relative_luminance(color: QColor) -> float:
+    """WCAG 2 relative luminance of ``color`` (0 black … 1 white)."""
+
+    def channel(value: float) -> float:
+        return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(color.redF()) + 0.7152 * channel(color.greenF()) + 0.0722 * channel(color.blueF())
+
+
+def contrast_ratio(a: QColor, b: QColor) -> float:
+    """WCAG 2 contrast ratio of two colours: 1 (the same) … 21 (black on white)."""
+    light, dark = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def visible_accent(palette: QPalette, minimum: float = 3.0) -> QColor:
+    """The palette's Highlight, made lighter (dark palette) or darker (light one) until it stands out
+    from the Window colour by ``minimum`` (WCAG's ratio for graphics): bars stay visible on any palette."""
+    background = palette.color(QPalette.ColorRole.Window)
+    color = QColor(palette.color(QPalette.ColorRole.Highlight))
+    lighten = relative_luminance(background) < 0.5
+    for _ in range(40):  # small steps: just past the minimum, so light text on it stays readable
+        if contrast_ratio(color, background) >= minimum:
+            break
+        color = color.lighter(106) if lighten else color.darker(106)
+        if lighten and color.value() >= 255:  # lighter() is stuck at full value: raise lightness instead
+            color = QColor.fromHslF(
+                max(0.0, color.hslHueF()), color.hslSaturationF(), min(1.0, color.lightnessF() + 0.08)
+            )
+    return color
+
+
+def readable_text(fill: QColor, *candidates: QColor) -> QColor:
+    """Of ``candidates`` (the palette's text colours first), then white and black, the one that reads
+    best on ``fill``."""
+    options = [*candidates, QColor(255, 255, 255), QColor(0, 0, 0)]
+    return max(options, key=lambda color: contrast_ratio(color, fill) + (0.5 if color in candidates else 0))

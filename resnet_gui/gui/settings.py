@@ -112,6 +112,20 @@ class AppSettings:
         self._qsettings.setValue("colormap", value)
 
     @property
+    def unsure_threshold(self) -> float | None:
+        """The top probability under which a prediction is marked "not sure"; None: never chosen."""
+        if not self._qsettings.contains("unsure_threshold"):
+            return None
+        return self._float("unsure_threshold", 0.5, 0.0, 1.0)
+
+    @unsure_threshold.setter
+    def unsure_threshold(self, value: float | None) -> None:
+        if value is None:
+            self._qsettings.remove("unsure_threshold")
+        else:
+            self._qsettings.setValue("unsure_threshold", float(value))
+
+    @property
     def geometry(self) -> QByteArray | None:
         value = self._qsettings.value("window/geometry")
         return value if isinstance(value, QByteArray) and not value.isEmpty() else None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPainter, QPalette, QPixmap
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QKeySequence, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QStyle,
     QToolButton,
@@ -34,6 +35,8 @@ class ThumbnailStrip(QListWidget):
     """One row of thumbnails, captioned with each image's best class; arrow keys move along it."""
 
     image_selected = Signal(int)
+    remove_requested = Signal(int)  # the Delete key or the context menu on a thumbnail
+    clear_requested = Signal()  # the context menu's "Remove All"
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -54,6 +57,38 @@ class ThumbnailStrip(QListWidget):
         self.setAccessibleName("Images of this session")
         self.currentRowChanged.connect(self._row_changed)
         self._names: list[str] = []
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._context_menu)
+
+    def _context_menu(self, where: QPoint) -> None:
+        item = self.itemAt(where)
+        menu = QMenu(self)
+        if item is not None:
+            row = self.row(item)
+            remove = menu.addAction(f"Remove “{self._names[row]}”")
+            remove.setShortcut(QKeySequence(Qt.Key.Key_Delete))
+            remove.triggered.connect(lambda _=False, row=row: self.remove_requested.emit(row))
+        clear = menu.addAction("Remove All Photos")
+        clear.triggered.connect(self.clear_requested)
+        self.context_menu = menu  # kept for tests
+        menu.popup(self.viewport().mapToGlobal(where))
+
+    def remove_image(self, index: int) -> None:
+        """Take thumbnail ``index`` out (the controller removed its image); hidden when none is left."""
+        if 0 <= index < self.count():
+            self.blockSignals(True)
+            self.takeItem(index)
+            self.blockSignals(False)
+            del self._names[index]
+        if not self.count():
+            self.hide()
+
+    def clear_images(self) -> None:
+        self.blockSignals(True)
+        self.clear()
+        self.blockSignals(False)
+        self._names.clear()
+        self.hide()
 
     def add_image(self, thumbnail: np.ndarray, name: str) -> None:
         image = to_qimage(thumbnail)

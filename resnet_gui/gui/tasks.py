@@ -8,6 +8,7 @@ imported inside the functions, so importing this module stays cheap and the firs
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -19,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from resnet_gui.core.errors import ImageLoadError, ImageTooLargeError
-from resnet_gui.core.images import IMAGE_EXTENSIONS, load_image, load_image_from_bytes
+from resnet_gui.core.images import load_image, load_image_from_bytes
 from resnet_gui.gui.data import (
     Classification,
     DecodedImage,
@@ -45,26 +46,39 @@ THUMBNAIL_SIDE = 160
 
 @dataclass(frozen=True)
 class FolderListed:
-    """A dropped folder was listed: how many image files it holds."""
+    """A folder was listed (with its sub-folders): how many image files it holds, and where."""
 
     folder: Path
     count: int
+    summary: str = ""  # "153 photos in 2 folders: ants 70, bees 83"
+    in_subfolders: bool = False  # some of the photos are in sub-folders
+    counts: tuple[tuple[str, int], ...] = ()  # photos per sub-folder ("": the folder itself), by name
+
+
+def folder_listed(folder: Path, files: Sequence[Path]) -> FolderListed:
+    """What a listing found, for people (core's ``describe_found``)."""
+    from resnet_gui.core.batch.scan import describe_found, folder_counts
+
+    counts = folder_counts(folder, files)
+    in_subfolders = any(counts) and set(counts) != {""}
+    return FolderListed(
+        folder, len(files), describe_found(folder, files), in_subfolders, tuple(counts.items())
+    )
 
 
 def image_files_in(folder: Path) -> list[Path]:
-    """The image files directly inside ``folder`` (by extension), sorted by name, hidden ones skipped."""
+    """The image files of ``folder`` and its sub-folders (core's scan: hidden ones skipped, stable order)."""
+    from resnet_gui.core.batch.scan import BatchInputError, scan_folder
+
     try:
-        entries = list(folder.iterdir())
-    except OSError:
+        return scan_folder(folder, recursive=True)
+    except BatchInputError:
         return []
-    return sorted(
-        (
-            p
-            for p in entries
-            if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
-        ),
-        key=lambda p: p.name.lower(),
-    )
+
+
+def list_folder(context: TaskContext, folder: Path) -> FolderListed:
+    """List a folder's images (and its sub-folders'), off the UI thread: how many, and where."""
+    return folder_listed(folder, image_files_in(folder))
 
 
 def _open(source: ImageSource, min_size: int | None) -> Image.Image:
@@ -95,7 +109,7 @@ def decode_sources(
     for item in items:
         if item.path is not None and item.path.is_dir():
             files = image_files_in(item.path)
-            yield FolderListed(item.path, len(files))
+            yield folder_listed(item.path, files)
             for path in files:
                 yield _decode_one(ImageSource.from_path(path))
         else:
@@ -230,28 +244,91 @@ def engine_info() -> EngineInfo:
         "Pillow": PIL.__version__,
         "Python": sys.version.split()[0],
     }
-    return EngineInfo(model_choices(), methods, tuple(COLORMAPS), tuple(available_devices()), versions)
+    return EngineInfo(picker_choices(), methods, tuple(COLORMAPS), tuple(available_devices()), versions)
 
 
 def model_choices() -> tuple[ModelChoice, ...]:
-    """Every (model, weights) of the registry with its status now (a file check each)."""
-    from resnet_gui.core.models import model_names, registry
+    """Every (model, weights) of the registry with its status now (a file check each), in plain words."""
+    from resnet_gui.core.models import model_names, plain_words, registry
 
     models = registry()
     choices = []
     for name in model_names():
         spec = models[name]
         for weights in spec.weights:
+            status = weights.status()
+            words = plain_words(spec, weights, status)
             choices.append(
                 ModelChoice(
                     ref=f"{spec.name}:{weights.name}",
-                    display_name=spec.display_name,
+                    display_name=words.name,
                     weights=weights.name,
-                    status=weights.status(),
+                    status=status,
                     is_default=weights.name == spec.default_weights,
+                    text=words.text,
+                    explanation=words.explanation,
                 )
             )
     return tuple(choices)
+
+
+MY_MODEL_STATUS = "mine"
+
+
+def my_model_choices() -> tuple[ModelChoice, ...]:
+    """The user's fine-tuned models (core's library: the data folder's and the remembered ones)."""
+    from resnet_gui.core.library import list_bundles
+
+    choices = []
+    for entry in list_bundles():
+        where = "" if entry.in_data_folder else f"\nIn {entry.path.parent}"
+        choices.append(
+            ModelChoice(
+                ref=f"file:{entry.path}",
+                display_name=entry.name,
+                weights="",
+                status=MY_MODEL_STATUS,
+                text=f"{entry.name} — {entry.summary}",
+                explanation=f"Your model {entry.name}: {entry.summary}.{where}",
+                kind="mine",
+            )
+        )
+    return tuple(choices)
+
+
+def picker_choices() -> tuple[ModelChoice, ...]:
+    """The model picker's entries: ImageNet models usable now, the user's models, then the others."""
+    registry_choices = model_choices()
+    ready = tuple(choice for choice in registry_choices if choice.usable)
+    later = tuple(choice for choice in registry_choices if not choice.usable)
+    later = tuple(sorted(later, key=lambda choice: choice.status == "missing"))
+    return ready + my_model_choices() + later
+
+
+def list_model_choices(context: TaskContext) -> tuple[ModelChoice, ...]:
+    """:func:`picker_choices` as a job: it reads a file check per weights and a header per bundle."""
+    return picker_choices()
+
+
+def list_my_models(context: TaskContext) -> list[Any]:
+    """The user's models (core ``LibraryEntry``), newest first, for the Manage Models dialog."""
+    from resnet_gui.core.library import list_bundles
+
+    return list_bundles()
+
+
+def rename_my_model(context: TaskContext, bundle: Path, new_name: str) -> Path:
+    """Rename a bundle with its sidecar and checkpoint (core's library); the new bundle path."""
+    from resnet_gui.core.library import rename_bundle
+
+    return rename_bundle(bundle, new_name)
+
+
+def delete_my_model(context: TaskContext, bundle: Path) -> list[Path]:
+    """Delete a bundle with its sidecar and checkpoint (the user confirmed the files); those removed."""
+    from resnet_gui.core.library import delete_bundle
+
+    return delete_bundle(bundle)
 
 
 def load_classifier(
@@ -262,12 +339,33 @@ def load_classifier(
     from resnet_gui.core.models import load_model
 
     if weights_file:
-        context.progress(None, f"Reading {Path(weights_file).name}…")
+        context.progress(None, f"Reading the weights file {Path(weights_file).name}…")
         loaded = load_model(ref or None, weights_file=weights_file)
+        _remember_bundle(loaded.source)
     else:
+        context.progress(None, f"Reading the weights of {ref or 'the default model'}…")
         loaded = load_model(ref or None, progress=_Throttle(context), cancel=context.is_cancelled)
     context.check()
+    context.progress(None, f"Preparing {loaded.name} to run…")
     return Classifier(loaded, device or "auto")
+
+
+def measure_passes(context: TaskContext, classifier: Classifier) -> Any:
+    """Time the model once (core's ``measure_pass_times``), for the explanation methods' estimates."""
+    from resnet_gui.core.explain.estimate import measure_pass_times
+
+    return measure_pass_times(classifier, cancel=context.is_cancelled)
+
+
+def _remember_bundle(source: Path | None) -> None:
+    """A fine-tuned model opened from anywhere joins *My models* (a failure to remember is no error)."""
+    from resnet_gui.core.errors import OutputError
+    from resnet_gui.core.library import remember
+
+    if source is None:
+        return
+    with contextlib.suppress(OSError, OutputError):
+        remember(source)
 
 
 def move_classifier(context: TaskContext, classifier: Classifier, device: str) -> Classifier:
@@ -300,15 +398,23 @@ def classify_batch(
     folder_or_paths: Path | Sequence[Path],
     top_k: int,
     batch_size: int = 16,
-    recursive: bool = False,
-) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    recursive: bool = True,
+) -> Iterator[FolderListed | tuple[tuple[Any, ...], Any]]:
     """Classify a folder with core's streaming pipeline; yields ``(rows of a batch, BatchProgress)``.
 
+    A folder is scanned first (with its sub-folders unless ``recursive`` is false, as
+    ``resnet-gui batch --recursive``), and a :class:`FolderListed` says what was found where.
     One yield per batch (not per row) keeps the queued signals few on big folders. The model lock is
     taken by core for each forward pass only; ``context`` cancels between batches.
     """
     from resnet_gui.core.batch import BatchRow, classify_folder
+    from resnet_gui.core.batch.scan import scan_folder
 
+    if isinstance(folder_or_paths, Path):
+        folder = folder_or_paths
+        folder_or_paths = scan_folder(folder, recursive=recursive)
+        yield folder_listed(folder, folder_or_paths)
+        context.check()
     rows: list[BatchRow] = []
     stream = classify_folder(
         classifier,
@@ -345,3 +451,17 @@ def sort_files(context: TaskContext, plan: Sequence[Any]) -> Any:
     from resnet_gui.core.batch import apply_sort
 
     return apply_sort(plan)
+
+
+def export_rows(context: TaskContext, rows: Sequence[Any], path: Path, top_k: int) -> tuple[Path, int]:
+    """Write batch rows as CSV with core's writer, atomically (a failed export leaves no half file)."""
+    from resnet_gui.core.atomic import atomic_path
+    from resnet_gui.core.batch import open_writer
+
+    with atomic_path(path) as tmp:
+        writer = open_writer(tmp, "csv", top_k=top_k)
+        with writer:
+            for row in rows:
+                context.check()
+                writer.write(row)
+    return path, len(rows)

@@ -23,13 +23,16 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from resnet_gui.core.errors import Cancelled
+
 log = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
 
 
-class TaskCancelled(Exception):
-    """Raised inside a task (by :meth:`TaskContext.check`) when its job was aborted."""
+class TaskCancelled(Cancelled):
+    """Raised inside a task (by :meth:`TaskContext.check`) when its job was aborted: a kind of core's
+    one :class:`~resnet_gui.core.errors.Cancelled`, told apart so a job drops only its own abort."""
 
 
 class JobSignals(QObject):
@@ -157,7 +160,11 @@ class JobRunner(QObject):
         self._active.pop(job.id, None)
 
     def active(self, kind: str | None = None) -> list[Job]:
-        return [job for job in self._active.values() if kind is None or job.kind == kind]
+        """The jobs (of ``kind``) still running: one that has finished is not, even before it is forgotten
+        (the owner's ``finished`` handlers run before the runner's, and must not see it as busy)."""
+        return [
+            job for job in self._active.values() if not job.done and (kind is None or job.kind == kind)
+        ]
 
     def abort(self, kind: str | None = None) -> None:
         for job in self.active(kind):

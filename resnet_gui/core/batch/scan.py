@@ -15,7 +15,15 @@ from resnet_gui.core.errors import ResNetGuiError
 from resnet_gui.core.images import IMAGE_EXTENSIONS
 from resnet_gui.core.userfiles import os_reason
 
-__all__ = ["BatchInputError", "path_key", "scan_folder", "scan_inputs"]
+__all__ = [
+    "BatchInputError",
+    "describe_found",
+    "folder_counts",
+    "path_key",
+    "scan_folder",
+    "scan_inputs",
+    "subfolder_of",
+]
 
 _FILE_ATTRIBUTE_HIDDEN = 0x2  # Windows' hidden attribute (stat.FILE_ATTRIBUTE_HIDDEN)
 
@@ -160,3 +168,40 @@ def path_key(path: str | os.PathLike[str]) -> str:
     Absolute and normalised, without resolving symlinks (a link is its own entry of the folder).
     """
     return os.path.normcase(os.path.abspath(os.fspath(path)))
+
+
+TOP_FOLDER = "(this folder)"
+_LISTED_FOLDERS = 8
+
+
+def subfolder_of(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> str:
+    """The folder of ``path`` relative to ``root`` (``ants``, ``val/ants``); ``""`` directly in ``root``."""
+    try:
+        relative = Path(path).parent.relative_to(root)
+    except ValueError:
+        return Path(path).parent.name
+    return "" if str(relative) == "." else relative.as_posix()
+
+
+def folder_counts(root: str | os.PathLike[str], paths: Iterable[str | os.PathLike[str]]) -> dict[str, int]:
+    """How many of ``paths`` are in each sub-folder of ``root`` (``""``: in ``root`` itself), by name."""
+    counts: dict[str, int] = {}
+    for path in paths:
+        folder = subfolder_of(root, path)
+        counts[folder] = counts.get(folder, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (item[0] != "", item[0].lower())))
+
+
+def describe_found(root: str | os.PathLike[str], paths: Iterable[str | os.PathLike[str]]) -> str:
+    """What a scan found, for people: ``153 photos in 2 folders: ants 70, bees 83`` (or ``12 photos``)."""
+    counts = folder_counts(root, paths)
+    total = sum(counts.values())
+    photos = f"{total} photo{'s' if total != 1 else ''}"
+    if total == 0:
+        return "no photos"
+    if set(counts) == {""}:
+        return photos
+    parts = [f"{name or TOP_FOLDER} {count}" for name, count in counts.items()]
+    if len(parts) > _LISTED_FOLDERS:
+        parts = [*parts[:_LISTED_FOLDERS], f"and {len(parts) - _LISTED_FOLDERS} more"]
+    return f"{photos} in {len(counts)} folders: {', '.join(parts)}"

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CATALOG", "COLORMAPS", "DEFAULT_METHOD", "MethodEntry"]
+__all__ = ["CATALOG", "COLORMAPS", "COSTS", "DEFAULT_METHOD", "MethodEntry"]
 
 
 @dataclass(frozen=True)
 class MethodEntry:
-    """What a menu or ``--method`` shows about a method; ``cost`` is ``"fast"`` or ``"slow"``."""
+    """What a menu or ``--method`` shows about a method.
+
+    ``cost`` is ``"fast"`` (one cheap pass: under a second on a CPU), ``"medium"`` (one or two full
+    backward passes down to the pixels: seconds on a CPU) or ``"slow"`` (tens of passes). The app
+    also shows a time estimate measured on the computer (:mod:`resnet_gui.core.explain.estimate`).
+    """
 
     key: str
     display_name: str
@@ -42,14 +47,14 @@ CATALOG: dict[str, MethodEntry] = {
         MethodEntry(
             "saliency",
             "Saliency (gradients)",
-            "Pixels whose change would change the score most (sharp but noisy, fast).",
-            "fast",
+            "Pixels whose change would change the score most (sharp but noisy; seconds on a CPU).",
+            "medium",
         ),
         MethodEntry(
             "guided_gradcam",
             "Guided Grad-CAM",
-            "Fine edges and textures inside the Grad-CAM regions (fast).",
-            "fast",
+            "Fine edges and textures inside the Grad-CAM regions (two passes: seconds on a CPU).",
+            "medium",
         ),
         MethodEntry(
             "integrated_gradients",
@@ -71,7 +76,9 @@ CATALOG: dict[str, MethodEntry] = {
         ),
     )
 }
-"""Every method, fast ones first: the order of menus and of ``--method``'s choices."""
+"""Every method, cheapest first: the order of menus and of ``--method``'s choices."""
+
+COSTS: tuple[str, ...] = ("fast", "medium", "slow")
 
 DEFAULT_METHOD = "gradcam"
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from resnet_gui.core.atomic import atomic_path
 from resnet_gui.core.explain.catalog import COLORMAPS
@@ -54,6 +54,7 @@ __all__ = [
     "save_heatmap_npy",
     "save_png",
     "side_by_side",
+    "with_legend",
 ]
 
 #: How the model input was made from the photo: ``crop`` = the weights' own resize + centre
@@ -564,3 +565,30 @@ def deletion_score(
         target=int(target),
         baseline=baseline,
     )
+
+
+def with_legend(image: np.ndarray, caption: str, colormap: str = COLORMAPS[0]) -> np.ndarray:
+    """``image`` (uint8 RGB) with a white band under it: ``caption`` (the method and the class) and
+    the colormap as a bar from "less important" to "more important", so an exported PNG says what
+    it shows on its own. The image's pixels are unchanged, above the band."""
+    width = image.shape[1]
+    size = max(12, min(28, width // 40))
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: one bitmap size
+        font = ImageFont.load_default()
+    pad = max(6, size // 2)
+    bar_height = max(8, size // 2)
+    band_height = pad + size + pad + bar_height + 4 + size + pad
+    band = Image.new("RGB", (width, band_height), (255, 255, 255))
+    draw = ImageDraw.Draw(band)
+    draw.text((pad, pad), caption, fill=(20, 20, 20), font=font)
+    bar_width = max(1, width - 2 * pad)
+    gradient = colorize(np.linspace(0.0, 1.0, bar_width, dtype=np.float32)[None, :], colormap)[:, :, :3]
+    top = pad + size + pad
+    band.paste(Image.fromarray(np.repeat(gradient, bar_height, axis=0)), (pad, top))
+    labels_top = top + bar_height + 4
+    draw.text((pad, labels_top), "less important", fill=(90, 90, 90), font=font)
+    right = draw.textlength("more important", font=font)
+    draw.text((width - pad - right, labels_top), "more important", fill=(90, 90, 90), font=font)
+    return np.concatenate([np.asarray(image, dtype=np.uint8)[:, :, :3], np.asarray(band)], axis=0)
