@@ -299,7 +299,7 @@ def test_missing_weights_offer_a_file_and_a_keras_import(
 ) -> None:
     window = make_window(qtbot, tmp_path / "settings.ini", controller=Controller(device="cpu"))
     qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=WAIT_MS)
-    assert "No model weights are on this machine yet" in window.message_bar.text.text()
+    assert "The model's weights are not on this computer yet" in window.message_bar.text.text()
     buttons = {b.text(): b for b in window.message_bar.findChildren(QPushButton)}
     assert set(buttons) == {"Choose a weights file…", "Import Keras weights…"}
     assert window.predictions.view.state == "failed"

@@ -51,7 +51,9 @@ def test_real_resnet50_says_espresso_for_the_coffee_photo(qtbot, tmp_path, real_
     assert labels[0] == "espresso"
     assert len(labels) == 5
     assert window.predictions.bars[0].row.probability > 0.5
-    assert window.model_label.text() == f"Model: {real_classifier.loaded.name}"
+    # The status bar names the model as the picker does, in words (not "resnet50_v1:KERAS_IMAGENET").
+    assert window.model_label.text() == "Model: ResNet-50 (ImageNet)"
+    assert window.model_combo.currentText().startswith("ResNet-50 (ImageNet")
     assert window.device_label.text() == "Device: cpu"
 
 

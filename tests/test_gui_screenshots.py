@@ -85,8 +85,20 @@ def test_screenshot_of_an_error(qtbot, tmp_path, isolated_dirs) -> None:
     window.controller.open_paths([SAMPLES / "chelsea.jpg"])
     shown = window.image_view
     qtbot.waitUntil(lambda: window.message_bar.isVisible() and shown.picture is not None, timeout=WAIT_MS)
-    assert "No model weights" in window.message_bar.text.text()
+    said = window.message_bar.text.text()
+    assert "not on this computer yet" in said
+    assert "resnet-gui " not in said and "--" not in said and "npm" not in said  # words, not commands
+    # The loading line does not stay behind once the load has failed.
+    panel = window.predictions
+    qtbot.waitUntil(lambda: "No model is loaded" in _visible_text(panel), timeout=WAIT_MS)
+    assert "Reading" not in _visible_text(panel)
     shoot(qtbot, window, "05-error-no-weights.png")
+
+
+def _visible_text(widget) -> str:
+    from PySide6.QtWidgets import QLabel
+
+    return " ".join(label.text() for label in widget.findChildren(QLabel) if label.isVisible())
 
 
 def _dark_palette() -> QPalette:

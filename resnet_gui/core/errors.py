@@ -59,7 +59,16 @@ class WeightsError(ResNetGuiError):
 
 
 class WeightsNotAvailableError(WeightsError):
-    """The weights are neither cached nor reachable (offline, or never imported)."""
+    """The weights are neither cached nor reachable (offline, or never imported).
+
+    ``filename`` and ``folder`` name what is missing and where it was looked for, so the app can
+    word its own message (buttons instead of the command lines the sentence gives).
+    """
+
+    def __init__(self, message: str, *, filename: str = "", folder: Path | None = None) -> None:
+        super().__init__(message)
+        self.filename = filename
+        self.folder = folder
 
 
 class DownloadError(WeightsError):

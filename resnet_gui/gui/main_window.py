@@ -596,7 +596,8 @@ class MainWindow(QMainWindow):
         index = self.device_combo.findData(info.device)
         if index >= 0:
             self.device_combo.setCurrentIndex(index)
-        self.model_label.setText(f"Model: {info.name}")
+        shown = next((choice.label for choice in self._model_choices if choice.ref == info.ref), info.name)
+        self.model_label.setText(f"Model: {shown}")  # the picker's plain name, not the registry key
         self.model_label.setToolTip(f"{info.name}: {info.weights_description}")
         self.device_label.setText(f"Device: {info.device}")
         self.weights_label.setText(f"Weights: {info.weights_description}")
