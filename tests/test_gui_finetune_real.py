@@ -59,7 +59,7 @@ def test_wizard_on_hymenoptera(qtbot, tmp_path: Path, real_keras_weights_path: P
     wizard = FinetuneWizard(
         window.controller,
         window.settings,
-        base_models=[BaseModelOption(str(real_keras_weights_path), "ResNet-50 · Keras ImageNet (imported)")],
+        base_models=[BaseModelOption(str(real_keras_weights_path), "ResNet-50 (ImageNet, on this computer)")],
         parent=window,
     )
     wizard.use_model.connect(window.use_finetuned_model)

@@ -47,7 +47,7 @@ def base_model_options(choices: Sequence[ModelChoice]) -> list[BaseModelOption]:
 
     options = []
     for choice in sorted((c for c in choices if c.status != "missing"), key=rank):
-        note = "" if choice.status in USABLE_STATUSES else " (downloads first)"
+        note = "" if choice.status in USABLE_STATUSES else " — downloads first"
         options.append(BaseModelOption(choice.ref, f"{choice.label}{note}"))
     return options
 
