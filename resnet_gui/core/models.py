@@ -427,6 +427,7 @@ def load_model(
             source=Path(weights_file),
         )
 
+    weights_name: str | None
     if model is None and weights is None:
         model_name, weights_name = default_model_choice()
     else:

@@ -143,8 +143,9 @@ class Preprocessing:
         array = np.asarray(image, dtype=np.float32) / 255.0
         if self.channel_order == "BGR":
             array = array[:, :, ::-1]
-        array = (array - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
-        return np.ascontiguousarray(array.transpose(2, 0, 1))
+        mean, std = np.asarray(self.mean, dtype=np.float32), np.asarray(self.std, dtype=np.float32)
+        normalised = (array - mean) / std
+        return np.ascontiguousarray(normalised.transpose(2, 0, 1))
 
     def prepare_batch(self, images: list[Image.Image]) -> np.ndarray:
         """Several images to one NCHW float32 array, each prepared exactly as by :meth:`prepare`."""

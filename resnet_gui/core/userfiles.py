@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from resnet_gui.core.errors import ResNetGuiError
 
@@ -103,7 +103,9 @@ def check_user_file(path: str | os.PathLike[str], *, max_bytes: int | None = Non
 
 
 @contextlib.contextmanager
-def open_user_file(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> Iterator[BinaryIO]:
+def open_user_file(
+    path: str | os.PathLike[str], *, max_bytes: int | None = None
+) -> Iterator[io.BufferedReader]:
     """Open ``path`` for binary reading, refusing FIFOs, devices, folders and oversized files.
 
     Raises :class:`UserFileError`; an ``OSError`` while the caller reads still reaches the caller.
