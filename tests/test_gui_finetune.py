@@ -22,7 +22,7 @@ from screenshots import screenshot_folder
 from test_training import make_shapes
 
 from resnet_gui.core.training import read_bundle_info
-from resnet_gui.gui.finetune_wizard import (
+from resnet_gui.gui.finetune import (
     PAGE_HEALTH,
     PAGE_RESULTS,
     PAGE_SAVE,

@@ -18,7 +18,7 @@ from screenshots import screenshot_folder
 from shared_data import HYMENOPTERA, SHARED_DATA_ENV
 
 from resnet_gui.core.engine import Classifier
-from resnet_gui.gui.finetune_wizard import (
+from resnet_gui.gui.finetune import (
     PAGE_HEALTH,
     PAGE_RESULTS,
     PAGE_SAVE,

@@ -23,6 +23,7 @@ from typing import Any
 from resnet_gui.core import paths
 from resnet_gui.core.atomic import atomic_path
 from resnet_gui.core.errors import ResNetGuiError
+from resnet_gui.core.formats import BUNDLE_FORMAT
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -40,7 +41,6 @@ __all__ = [
     "rename_bundle",
 ]
 
-BUNDLE_FORMAT = "resnet-gui-weights/1"  # as core.training.bundle writes it (not imported: it needs torch)
 CHECKPOINT_SUFFIX = ".checkpoint.safetensors"
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on a header
 _FORBIDDEN_IN_NAMES = set('/\\:*?"<>|')

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from resnet_gui.core import paths
 from resnet_gui.core.errors import OutputBusyError, OutputError, OutputExistsError
+from resnet_gui.core.formats import BUNDLE_FORMAT, CHECKPOINT_FORMAT
 from resnet_gui.core.text import printable_path
 
 __all__ = [
@@ -43,8 +44,6 @@ __all__ = [
 
 #: The PNG ``Software`` text our images carry, so a later run knows the file is ours to replace.
 PNG_SOFTWARE = "resnet-gui"
-BUNDLE_FORMAT = "resnet-gui-weights/1"  # core.training.bundle's; repeated here to stay torch-free
-CHECKPOINT_FORMAT = "resnet-gui-checkpoint/1"  # core.training.checkpoint's
 _SNIFF_BYTES = 1 << 16
 _MAX_HEADER = 16 << 20
 

@@ -26,6 +26,7 @@ import torch
 from resnet_gui.core.atomic import atomic_path, output_reason
 from resnet_gui.core.checkpoints import write_weights_file
 from resnet_gui.core.errors import OutputError, WeightsError
+from resnet_gui.core.formats import BUNDLE_FORMAT
 from resnet_gui.core.preprocessing import Preprocessing
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
     "write_failure_reason",
 ]
 
-BUNDLE_FORMAT = "resnet-gui-weights/1"
+
 _JSON_FIELDS = ("categories", "preprocessing", "training", "split", "metrics", "versions")
 _RUST_OS_ERROR = re.compile(r"os error (\d+)")
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from resnet_gui.core.checkpoints import read_weights_file, write_weights_file
+from resnet_gui.core.formats import CHECKPOINT_FORMAT
 from resnet_gui.core.training.bundle import (
     WRITE_ERRORS,
     SaveError,
@@ -37,7 +38,6 @@ __all__ = [
     "write_checkpoint",
 ]
 
-CHECKPOINT_FORMAT = "resnet-gui-checkpoint/1"
 
 
 @dataclass

@@ -1,0 +1,12 @@
+"""The format tags the app writes into its own files' headers, in one torch-free place.
+
+Readers that must stay light (the output guard, the model library) and the writers that need torch
+(bundles, checkpoints) share these, so a file is recognised as ours by the same words it was written with.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BUNDLE_FORMAT", "CHECKPOINT_FORMAT"]
+
+BUNDLE_FORMAT = "resnet-gui-weights/1"
+CHECKPOINT_FORMAT = "resnet-gui-checkpoint/1"
