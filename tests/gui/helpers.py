@@ -40,6 +40,17 @@ def longest_gap(ticks: list[float], since: float = 0.0) -> float:
     return float(np.diff(times).max())
 
 
+def stalled_share(ticks: list[float], since: float = 0.0, stall: float = 0.1) -> float:
+    """The share of the time (after ``since``) spent in gaps longer than ``stall`` seconds.
+
+    A freeze the app causes (work on the UI thread, once per batch or epoch) adds up to a large
+    share; one late tick because a loaded machine did not schedule the process barely counts."""
+    times = np.array([t for t in ticks if t >= since])
+    assert len(times) > 10, "the timer never ran"
+    gaps = np.diff(times)
+    return float(gaps[gaps > stall].sum() / (times[-1] - times[0]))
+
+
 def make_window(
     qtbot, settings_path: Path, classifier=None, *, controller: Controller | None = None
 ) -> MainWindow:
