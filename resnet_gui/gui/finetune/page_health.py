@@ -194,12 +194,12 @@ class HealthPage(QWizardPage):
         self._fill_flagged(checked)
         wanted = list(self._example_labels) + [p for p in self._file_items if p not in self._example_labels]
         if wanted:
-            self._thumb_job = self.session.run_job(
+            self._thumb_job = self.session.start_job(
                 "finetune-thumbnails",
                 tasks.batch_thumbnails,
                 wanted,
                 THUMBNAIL_SIDE,
-                on_yielded=self._on_thumbnail,
+                on_yield=self._on_thumbnail,
             )
 
     def _fill_classes(self, checked: Any) -> None:
@@ -286,9 +286,9 @@ class HealthPage(QWizardPage):
                     item.setCheckState(0, state)
         self.flagged.blockSignals(blocked)
 
-    def _on_thumbnail(self, job: Job, item: tuple[Path, np.ndarray | None]) -> None:
+    def _on_thumbnail(self, item: tuple[Path, np.ndarray | None]) -> None:
         path, array = item
-        if array is None or job is not self._thumb_job:
+        if array is None:
             return
         image = pixmap(array)
         label = self._example_labels.get(path)

@@ -6,6 +6,7 @@ Grad-CAM for the class the model chose (computed in a job). The numbers are core
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -179,25 +180,25 @@ class ResultsPage(QWizardPage):
         report = evaluated.report
         self.save_report_button.setEnabled(False)
         self.report_label.setText("Saving…")
-        self._report_job = self.session.run_job(
+        self._report_job = self.session.start_job(
             "finetune-report",
             tasks.write_report,
             report,
             folder,
-            on_returned=self._on_report_saved,
-            on_errored=self._on_report_error,
+            on_result=self._on_report_saved,
+            on_error=self._on_report_error,
             on_finished=self._on_report_finished,
         )
 
-    def _on_report_finished(self, job: Job) -> None:
+    def _on_report_finished(self) -> None:
         self.save_report_button.setEnabled(True)
 
-    def _on_report_saved(self, job: Job, paths: dict[str, Path]) -> None:
+    def _on_report_saved(self, paths: dict[str, Path]) -> None:
         self.saved_report = paths
         folder = next(iter(paths.values())).parent
         self.report_label.setText(f"Saved in {folder}: " + ", ".join(p.name for p in paths.values()))
 
-    def _on_report_error(self, job: Job, error: BaseException) -> None:
+    def _on_report_error(self, error: BaseException) -> None:
         self.report_label.setText(
             f"<span style='color:{ERROR_COLOR.name()}'>{describe_error(error, 'save the report')}</span>"
         )
@@ -226,18 +227,16 @@ class ResultsPage(QWizardPage):
         if self._thumb_job is not None:
             self._thumb_job.abort()
         if self._cell_paths:
-            self._thumb_job = self.session.run_job(
+            self._thumb_job = self.session.start_job(
                 "finetune-cell-thumbnails",
                 gui_tasks.batch_thumbnails,
                 [p[0] for p in self._cell_paths],
                 THUMBNAIL_SIDE,
-                on_yielded=self._on_thumbnail,
+                on_yield=self._on_thumbnail,
             )
             self.cell_list.setCurrentRow(0)
 
-    def _on_thumbnail(self, job: Job, item: tuple[Path, np.ndarray | None]) -> None:
-        if job is not self._thumb_job:
-            return
+    def _on_thumbnail(self, item: tuple[Path, np.ndarray | None]) -> None:
         path, array = item
         if array is None:
             return
@@ -254,25 +253,21 @@ class ResultsPage(QWizardPage):
         evaluated = self.session.evaluated
         if evaluated is None:
             return
-        if self._explain_job is not None:
-            self._explain_job.abort()
         self.explained = None
         self.preview_label.setText(f"Computing the heat map of “{predicted_name}” on {path.name}…")
-        self._explain_job = self.session.run_job(
+        self._explain_job = self.session.start_job(
             "finetune-explain",
             tasks.explain_cell_image,
             evaluated.classifier,
             path,
             predicted_name,
-            on_returned=self._on_explained,
-            on_errored=self._on_explain_error,
+            on_result=partial(self._on_explained, true_name, predicted_name, confidence),
+            on_error=self._on_explain_error,
         )
-        self._explain_job.tag = (true_name, predicted_name, confidence)
 
-    def _on_explained(self, job: Job, explained: tasks.CellExplanation) -> None:
-        if job is not self._explain_job:
-            return
-        true_name, predicted_name, confidence = job.tag
+    def _on_explained(
+        self, true_name: str, predicted_name: str, confidence: float, explained: tasks.CellExplanation
+    ) -> None:
         self.explained = explained
         self.preview.set_picture(
             Picture(
@@ -287,6 +282,5 @@ class ResultsPage(QWizardPage):
             "greyed."
         )
 
-    def _on_explain_error(self, job: Job, error: BaseException) -> None:
-        if job is self._explain_job:
-            self.preview_label.setText(describe_error(error, "explain the photo"))
+    def _on_explain_error(self, error: BaseException) -> None:
+        self.preview_label.setText(describe_error(error, "explain the photo"))

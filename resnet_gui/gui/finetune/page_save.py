@@ -105,23 +105,23 @@ class SavePage(QWizardPage):
             return
         self.copy_button.setEnabled(False)
         self.copied = None
-        self._copy_job = self.session.run_job(
+        self._copy_job = self.session.start_job(
             "finetune-copy",
             tasks.copy_bundle,
             bundle,
             target,
-            on_returned=self._on_copied,
-            on_errored=self._on_copy_error,
+            on_result=self._on_copied,
+            on_error=self._on_copy_error,
             on_finished=self._on_copy_finished,
         )
 
-    def _on_copy_finished(self, job: Job) -> None:
+    def _on_copy_finished(self) -> None:
         self.copy_button.setEnabled(True)
 
-    def _on_copied(self, job: Job, copied: Path) -> None:
+    def _on_copied(self, copied: Path) -> None:
         self.copied = copied
         self.where.setText(self.where.text() + f"<br>Copy: {copied}")
 
-    def _on_copy_error(self, job: Job, error: BaseException) -> None:
+    def _on_copy_error(self, error: BaseException) -> None:
         text = str(error) if isinstance(error, OSError) else describe_error(error, "save the copy")
         QMessageBox.warning(self, "Could not save the copy", text)

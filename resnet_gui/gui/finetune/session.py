@@ -13,6 +13,7 @@ import gc
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +119,10 @@ class FinetuneSession(QObject):
         self.eval_job: Job | None = None
         self._stop = threading.Event()
 
-    def run_job(self, kind: str, func: Callable[..., Any], *args: Any, **handlers: Any) -> Job:
-        """A page's own background work (thumbnails, a heat map, writing a report), on the app's runner."""
-        return self.controller.run_job(kind, func, *args, **handlers)
+    def start_job(self, kind: str, func: Callable[..., Any], *args: Any, **handlers: Any) -> Job:
+        """A page's own background work (thumbnails, a heat map, writing a report), on the app's runner:
+        a new job of a kind supersedes the running one (see :meth:`Controller.start_job`)."""
+        return self.controller.start_job(kind, func, *args, **handlers)
 
     # -- the folder and its health report
 
@@ -138,32 +140,24 @@ class FinetuneSession(QObject):
 
     def check_folder(self, folder: Path) -> None:
         """Scan and check every photo of ``folder`` in the background."""
-        if self.check_job is not None:
-            self.check_job.abort()
         self.folder = folder
         self.checked = None
         self.check_error = ""
         self._excluded, self._optional = set(), set()
         self.plan = None
-        self.check_job = self.controller.run_job(
+        self.check_job = self.controller.start_job(
             "finetune-health",
             tasks.check_folder,
             folder,
-            on_yielded=self._on_check_progress,
-            on_returned=self._on_checked,
-            on_errored=self._on_check_error,
+            on_yield=self.check_progress.emit,
+            on_result=self._on_checked,
+            on_error=self._on_check_error,
         )
         self.folder_changed.emit()
 
-    def _on_check_progress(self, job: Job, progress: Any) -> None:
-        if job is self.check_job:
-            self.check_progress.emit(progress)
-
-    def _on_checked(self, job: Job, checked: tasks.FolderChecked) -> None:
+    def _on_checked(self, checked: tasks.FolderChecked) -> None:
         from resnet_gui.core.training.planning import default_exclusions, flag_groups
 
-        if job is not self.check_job:
-            return
         report = checked.report
         self.checked = checked
         self._excluded = default_exclusions(report)
@@ -172,10 +166,9 @@ class FinetuneSession(QObject):
         }
         self.folder_changed.emit()
 
-    def _on_check_error(self, job: Job, error: BaseException) -> None:
-        if job is self.check_job:
-            self.check_error = describe_error(error, "check the folder")
-            self.folder_changed.emit()
+    def _on_check_error(self, error: BaseException) -> None:
+        self.check_error = describe_error(error, "check the folder")
+        self.folder_changed.emit()
 
     @property
     def excluded(self) -> set[Path]:
@@ -238,39 +231,31 @@ class FinetuneSession(QObject):
         """Load ``ref`` and time training's pieces with it on a few photos of the checked folder."""
         if not ref or self.checked is None:
             return
-        if self.base_job is not None:
-            self.base_job.abort()
         self.base = None
         self.base_error = ""
         dataset = self.checked.dataset
         samples = [s.path for s in dataset.samples[:: max(1, len(dataset.samples) // 4)]][:4]
-        self.base_job = self.controller.run_job(
+        self.base_job = self.controller.start_job(
             "finetune-base",
             tasks.prepare_base,
             str(ref),
             device,
             samples,
-            on_yielded=self._on_base_progress,
-            on_returned=self._on_base_ready,
-            on_errored=self._on_base_error,
+            on_yield=self.base_progress.emit,
+            on_result=self._on_base_ready,
+            on_error=self._on_base_error,
         )
         self.base_changed.emit()
 
-    def _on_base_progress(self, job: Job, text: str) -> None:
-        if job is self.base_job:
-            self.base_progress.emit(text)
+    def _on_base_ready(self, base: tasks.BaseModelReady) -> None:
+        self.base_job = None
+        self.base = base
+        self.base_changed.emit()
 
-    def _on_base_ready(self, job: Job, base: tasks.BaseModelReady) -> None:
-        if job is self.base_job:
-            self.base_job = None
-            self.base = base
-            self.base_changed.emit()
-
-    def _on_base_error(self, job: Job, error: BaseException) -> None:
-        if job is self.base_job:
-            self.base_job = None
-            self.base_error = describe_error(error, "load the base model")
-            self.base_changed.emit()
+    def _on_base_error(self, error: BaseException) -> None:
+        self.base_job = None
+        self.base_error = describe_error(error, "load the base model")
+        self.base_changed.emit()
 
     # -- the plan
 
@@ -320,7 +305,7 @@ class FinetuneSession(QObject):
         self.evaluated = None
         self.run_error = ""
         self._stop = threading.Event()
-        self.train_job = self.controller.run_job(
+        self.train_job = self.controller.start_job(
             "finetune-train",
             tasks.finetune,
             plan.base,
@@ -330,9 +315,9 @@ class FinetuneSession(QObject):
             plan.config,
             self._stop,
             resume,
-            on_yielded=self._on_train_event,
-            on_errored=self._on_error,
-            on_finished=self._on_finished,
+            on_yield=self._on_train_event,
+            on_error=partial(self._on_error, True),
+            on_finished=self.running_changed.emit,
         )
         self.run_started.emit(resume)
         self.running_changed.emit()
@@ -351,11 +336,9 @@ class FinetuneSession(QObject):
 
         return self.plan is not None and checkpoint_path(self.plan.out).exists()
 
-    def _on_train_event(self, job: Job, event: Any) -> None:
+    def _on_train_event(self, event: Any) -> None:
         from resnet_gui.core.training import TrainResult
 
-        if job is not self.train_job:
-            return
         if isinstance(event, TrainResult):
             self.result = event
         self.run_event.emit(event)
@@ -367,35 +350,24 @@ class FinetuneSession(QObject):
         plan = self.plan
         assert plan is not None
         self.evaluated = None
-        self.eval_job = self.controller.run_job(
+        self.eval_job = self.controller.start_job(
             "finetune-evaluate",
             tasks.evaluate_bundle,
             bundle,
             plan.split.root,
             plan.device,
             "val",
-            on_yielded=self._on_eval_progress,
-            on_returned=self._on_evaluated,
-            on_errored=self._on_error,
-            on_finished=self._on_finished,
+            on_yield=self.evaluation_progress.emit,
+            on_result=self._on_evaluated,
+            on_error=partial(self._on_error, False),
+            on_finished=self.running_changed.emit,
         )
         self.evaluation_started.emit()
 
-    def _on_eval_progress(self, job: Job, progress: Any) -> None:
-        if job is self.eval_job:
-            self.evaluation_progress.emit(progress)
+    def _on_evaluated(self, evaluated: tasks.Evaluated) -> None:
+        self.evaluated = evaluated
+        self.evaluated_changed.emit()
 
-    def _on_evaluated(self, job: Job, evaluated: tasks.Evaluated) -> None:
-        if job is self.eval_job:
-            self.evaluated = evaluated
-            self.evaluated_changed.emit()
-
-    def _on_error(self, job: Job, error: BaseException) -> None:
-        if job not in (self.train_job, self.eval_job):
-            return
-        training = job is self.train_job
+    def _on_error(self, training: bool, error: BaseException) -> None:
         self.run_error = describe_error(error, "train the model" if training else "check the trained model")
         self.run_failed.emit(self.run_error, training)
-
-    def _on_finished(self, job: Job) -> None:
-        self.running_changed.emit()
