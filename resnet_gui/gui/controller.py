@@ -54,6 +54,7 @@ from resnet_gui.gui.data import (
     ExplanationMap,
     ExplanationView,
     ImageSource,
+    MessageLevel,
     ModelInfo,
     Picture,
     PredictionRow,
@@ -279,7 +280,11 @@ class Controller(QObject):
         self._say(describe_error(error, doing))
 
     def _say(
-        self, text: str, level: str = "error", actions: tuple[tuple[str, str], ...] = (), title: str = ""
+        self,
+        text: str,
+        level: MessageLevel = "error",
+        actions: tuple[tuple[str, str], ...] = (),
+        title: str = "",
     ) -> None:
         self.message.emit(UserMessage(text, level, actions, title))
 
@@ -440,6 +445,8 @@ class Controller(QObject):
 
     def _model_in_use(self, classifier: Classifier, ref: str = "") -> None:
         """Make ``classifier`` the model: every prediction and map of the old one becomes stale."""
+        from resnet_gui.core.models import what_it_knows
+
         self._classifier = classifier
         self._model_generation += 1
         self._model_ref = ref or classifier.loaded.name
@@ -449,6 +456,7 @@ class Controller(QObject):
             device=str(classifier.device),
             weights_description=classifier.loaded.weights_description,
             num_classes=len(classifier.categories),
+            knows=what_it_knows(classifier.categories),
         )
         self.model_changed.emit(self.model_info)
         self._clear_explanation()

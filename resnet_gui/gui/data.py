@@ -7,14 +7,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
 # The views of the image area.
-VIEW_OVERLAY = "overlay"
-VIEW_SIDE_BY_SIDE = "side_by_side"
-VIEW_IMAGE = "image"
-VIEWS: tuple[str, ...] = (VIEW_OVERLAY, VIEW_SIDE_BY_SIDE, VIEW_IMAGE)
+View = Literal["overlay", "side_by_side", "image"]
+VIEW_OVERLAY: View = "overlay"
+VIEW_SIDE_BY_SIDE: View = "side_by_side"
+VIEW_IMAGE: View = "image"
+VIEWS: tuple[View, ...] = get_args(View)
+
+# The states of the panels and the levels of messages: the type checker refuses a misspelt one.
+PredictionsState = Literal["empty", "loading", "classifying", "ready", "failed"]
+ExplanationState = Literal["idle", "running", "ready", "failed", "cancelled"]
+MessageLevel = Literal["error", "warning", "info"]
+# The picker's statuses: core's for registry weights (cached, downloadable, imported, missing), and
+# "mine" for the user's fine-tuned models.
+ChoiceStatus = Literal["cached", "downloadable", "imported", "missing", "mine"]
+ModelKind = Literal["imagenet", "mine"]
 
 
 @dataclass(frozen=True)
@@ -108,11 +119,11 @@ class ModelChoice:
     ref: str  # "resnet50:IMAGENET1K_V2", or "file:PATH" for one of the user's models
     display_name: str  # plain words: "ResNet-50 (ImageNet, 81 % correct)", or a model's name
     weights: str
-    status: str  # cached | downloadable | imported | missing | mine
+    status: ChoiceStatus
     is_default: bool = False
     text: str = ""  # the picker's line, with what it needs before use
     explanation: str = ""  # the picker's tooltip: what it needs, in plain words
-    kind: str = "imagenet"  # imagenet | mine (a fine-tuned bundle of the library)
+    kind: ModelKind = "imagenet"  # "mine": a fine-tuned bundle of the library
 
     @property
     def label(self) -> str:
@@ -142,8 +153,9 @@ class ModelInfo:
     ref: str  # registry ref, or "file:<path>" for a weights file
     name: str
     device: str
-    weights_description: str
+    weights_description: str  # technical: where the weights come from (the tooltip)
     num_classes: int
+    knows: str = ""  # plain words: what the model was taught ("Knows 2 classes: ants, bees")
 
 
 @dataclass(frozen=True)
@@ -160,7 +172,7 @@ class Picture:
 class PredictionsView:
     """The predictions panel's state."""
 
-    state: str  # empty | loading | classifying | ready | failed
+    state: PredictionsState
     rows: tuple[PredictionRow, ...] = ()
     selected: int | None = None  # class index of the explained prediction
     message: str = ""
@@ -173,7 +185,7 @@ class PredictionsView:
 class ExplanationView:
     """The explanation panel's state."""
 
-    state: str  # idle | running | ready | failed | cancelled
+    state: ExplanationState
     method: str = ""
     label: str = ""
     progress: float | None = None
@@ -188,7 +200,7 @@ class UserMessage:
     """A message for the message bar: a level, the text (a core error's str) and action buttons."""
 
     text: str
-    level: str = "error"  # error | warning | info
+    level: MessageLevel = "error"
     actions: tuple[tuple[str, str], ...] = ()  # (action key, button text)
     title: str = ""
 

@@ -600,7 +600,8 @@ class MainWindow(QMainWindow):
         self.model_label.setText(f"Model: {shown}")  # the picker's plain name, not the registry key
         self.model_label.setToolTip(f"{info.name}: {info.weights_description}")
         self.device_label.setText(f"Device: {info.device}")
-        self.weights_label.setText(f"Weights: {info.weights_description}")
+        self.weights_label.setText(info.knows or f"Weights: {info.weights_description}")
+        self.weights_label.setToolTip(f"Weights: {info.weights_description}")
         self._update_enabled()
         self.settings.model = info.ref
         self.settings.device = info.device

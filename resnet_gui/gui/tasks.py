@@ -22,6 +22,7 @@ from PIL import Image
 from resnet_gui.core.errors import ImageLoadError, ImageTooLargeError
 from resnet_gui.core.images import load_image, load_image_from_bytes
 from resnet_gui.gui.data import (
+    ChoiceStatus,
     Classification,
     DecodedImage,
     DecodeFailure,
@@ -272,7 +273,7 @@ def model_choices() -> tuple[ModelChoice, ...]:
     return tuple(choices)
 
 
-MY_MODEL_STATUS = "mine"
+MY_MODEL_STATUS: ChoiceStatus = "mine"
 
 
 def my_model_choices() -> tuple[ModelChoice, ...]:
