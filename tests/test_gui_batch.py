@@ -190,7 +190,10 @@ def test_sort_confirmation_shows_the_plan(qtbot, window, folder, tmp_path, monke
 
     monkeypatch.setattr(QMessageBox, "exec", fake_exec)
     monkeypatch.setattr(view, "ask_sort_options", lambda: (tmp_path / "sorted", "move", 0.99))
-    view.sort_into_folders()
+    view.sort_into_folders()  # planned in a job (it looks at every file), then shown
+    qtbot.waitUntil(lambda: "text" in seen, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not view.sorting, timeout=WAIT_MS)
+    assert view.rate_label.text() == "Sort cancelled: nothing was copied, linked or moved."
     assert seen["text"].startswith(f"Move {IMAGES} files into")
     assert "_unsure" in seen["details"] and "move " in seen["details"]
     assert not (tmp_path / "sorted").exists()  # cancelled: nothing moved

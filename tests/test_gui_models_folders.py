@@ -146,6 +146,18 @@ def test_classify_folder_looks_into_sub_folders_and_filters_by_folder(
         qtbot.mouseClick(view.export_button, Qt.MouseButton.LeftButton)
     assert len(read_rows(out)) == 5
 
+    # Sort into Folders asks the same question; "shown rows" sorts the two bees only.
+    sorted_into = tmp_path / "sorted"
+    monkeypatch.setattr(view, "ask_sort_options", lambda: (sorted_into, "copy", None))
+    monkeypatch.setattr(view, "confirm_plan", lambda plan, where: True)
+    asked.clear()
+    when_modal(answer)
+    with qtbot.waitSignal(view.sort_finished, timeout=WAIT_MS) as sorted_signal:
+        qtbot.mouseClick(view.sort_button, Qt.MouseButton.LeftButton)
+    assert asked == ["The filters show 2 of the 5 rows. Which files should be sorted?"]
+    assert sorted(action.source.parent.name for action in sorted_signal.args[0].done) == ["bees", "bees"]
+    assert sum(1 for path in sorted_into.rglob("*") if path.is_file()) == 2
+
 
 def test_a_folder_without_images_says_so_without_a_full_bar(qtbot, window, tmp_path) -> None:
     empty = tmp_path / "empty"

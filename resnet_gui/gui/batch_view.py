@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,6 @@ from resnet_gui.core.batch import (
     SortReport,
     format_duration,
     format_plan,
-    plan_sort,
 )
 from resnet_gui.core.batch.scan import TOP_FOLDER, subfolder_of
 from resnet_gui.gui import tasks
@@ -625,7 +625,7 @@ class BatchView(QWidget):
         self.cancel_button.setEnabled(running)
         has_rows = bool(self.model.rows)
         self.export_button.setEnabled(has_rows)
-        sorting = self._sort_job is not None and not self._sort_job.done
+        sorting = self.sorting
         self.sort_button.setEnabled(has_rows and not running and not sorting)
 
     def _update_shown(self) -> None:
@@ -687,16 +687,23 @@ class BatchView(QWidget):
 
     def ask_export_rows(self) -> str | None:
         """Which rows to export when filters hide some: :data:`EXPORT_VISIBLE`, :data:`EXPORT_ALL` or None."""
+        return self.ask_which_rows(
+            "Export CSV",
+            "Which rows should the CSV hold?",
+            "The shown rows are saved in the table's order; all rows in the order they came.",
+        )
+
+    def ask_which_rows(self, title: str, question: str, detail: str) -> str | None:
+        """Shown rows or all rows, asked only when the filters hide some (:data:`EXPORT_VISIBLE`,
+        :data:`EXPORT_ALL`, or None when cancelled)."""
         shown, total = self.proxy.rowCount(), len(self.model.rows)
         if shown == total:
             return EXPORT_ALL
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Export CSV")
-        box.setText(f"The filters show {shown} of the {total} rows. Which rows should the CSV hold?")
-        box.setInformativeText(
-            "The shown rows are saved in the table's order; all rows in the order they came."
-        )
+        box.setWindowTitle(title)
+        box.setText(f"The filters show {shown} of the {total} rows. {question}")
+        box.setInformativeText(detail)
         visible = box.addButton(f"Shown Rows ({shown})", QMessageBox.ButtonRole.AcceptRole)
         every = box.addButton(f"All Rows ({total})", QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Cancel)
@@ -725,7 +732,7 @@ class BatchView(QWidget):
             if not chosen:
                 return None
             path = chosen if chosen.lower().endswith(".csv") else chosen + ".csv"
-        rows = self.proxy.visible_rows() if which == EXPORT_VISIBLE else list(self.model.rows)
+        rows = self._rows(which)
         top_k = max((len(row.predictions) for row in rows), default=1) or 1
         self.rate_label.setText(f"Saving {len(rows)} rows to {path}…")
         self._export_job = self.controller.start_job(
@@ -740,6 +747,9 @@ class BatchView(QWidget):
         )
         self._update_buttons()
         return self._export_job
+
+    def _rows(self, which: str) -> list[BatchRow]:
+        return self.proxy.visible_rows() if which == EXPORT_VISIBLE else list(self.model.rows)
 
     def _export_returned(self, value: tuple[Path, int]) -> None:
         path, count = value
@@ -779,23 +789,51 @@ class BatchView(QWidget):
         box.button(QMessageBox.StandardButton.Ok).setText(verb)
         return box.exec() == QMessageBox.StandardButton.Ok
 
-    def sort_into_folders(self) -> None:
-        """Plan a sort of the classified files, confirm it, and apply it in a worker."""
-        if not self.model.rows or self.running:
+    def sort_into_folders(self, which: str | None = None) -> None:
+        """Sort the shown or all classified files: plan it in a job (it reads the disk for every
+        file), show the plan to confirm, then apply it in another."""
+        if not self.model.rows or self.running or self.sorting:
+            return
+        which = which or self.ask_which_rows(
+            "Sort into folders",
+            "Which files should be sorted?",
+            "Only the shown rows' files, or every classified file of the folder.",
+        )
+        if which is None:
             return
         options = self.ask_sort_options()
         if options is None:
             return
         destination, mode, min_confidence = options
-        try:
-            plan = plan_sort(self.model.rows, destination, mode, min_confidence)
-        except ValueError as error:
-            QMessageBox.warning(self, "Sort into folders", str(error))
-            return
+        rows = self._rows(which)
+        self.rate_label.setText(f"Planning where {len(rows)} files go…")
+        self._sort_job = self.controller.start_job(
+            "batch-sort-plan",
+            tasks.plan_sort_files,
+            rows,
+            destination,
+            mode,
+            min_confidence,
+            on_result=partial(self._sort_planned, destination),
+            on_error=self._sort_plan_failed,
+            on_finished=self._sort_done,
+        )
+        self._update_buttons()
+
+    @property
+    def sorting(self) -> bool:
+        return self._sort_job is not None and not self._sort_job.done
+
+    def _sort_plan_failed(self, error: BaseException) -> None:
+        text = str(error) if isinstance(error, ValueError) else describe_error(error, "plan the sort")
+        self.rate_label.setText(text)
+
+    def _sort_planned(self, destination: Path, plan: list[Any]) -> None:
         if not plan:
             self.rate_label.setText("Nothing to sort: every classified file is already in place.")
             return
         if not self.confirm_plan(plan, destination):
+            self.rate_label.setText("Sort cancelled: nothing was copied, linked or moved.")
             return
         self.rate_label.setText(f"Sorting {len(plan)} files…")
         self._sort_job = self.controller.start_job(

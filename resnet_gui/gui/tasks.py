@@ -447,6 +447,15 @@ def batch_thumbnails(
             yield path, None
 
 
+def plan_sort_files(
+    context: TaskContext, rows: Sequence[Any], destination: Path, mode: str, min_confidence: float | None
+) -> list[Any]:
+    """Where each file goes (core's ``plan_sort``: it looks at the disk for every file and target)."""
+    from resnet_gui.core.batch import plan_sort
+
+    return plan_sort(rows, destination, mode, min_confidence)
+
+
 def sort_files(context: TaskContext, plan: Sequence[Any]) -> Any:
     """Copy, link or move classified files into class folders (core's ``apply_sort``)."""
     from resnet_gui.core.batch import apply_sort
