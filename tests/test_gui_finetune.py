@@ -87,8 +87,14 @@ def fast_settings(wizard: FinetuneWizard, epochs: int = 6) -> None:
     page.patience.setValue(0)
 
 
-def train_to_results(qtbot, wizard: FinetuneWizard) -> None:
+def next_to_training(qtbot, wizard: FinetuneWizard) -> None:
+    """Next on the settings page: it looks at the destination in a job, then goes on by itself."""
     wizard.next()
+    qtbot.waitUntil(lambda: wizard.currentId() == PAGE_TRAINING, timeout=WAIT_MS)
+
+
+def train_to_results(qtbot, wizard: FinetuneWizard) -> None:
+    next_to_training(qtbot, wizard)
     assert wizard.currentId() == PAGE_TRAINING
     qtbot.waitUntil(lambda: wizard.training_page.isComplete(), timeout=TRAIN_WAIT_MS)
     wizard.next()
@@ -294,7 +300,7 @@ def test_stop_keeps_the_best_model_and_resume_goes_on(
     slow_settings(wizard)
     out = tmp_path / "stopped.safetensors"
     wizard.settings_page.out_edit.setText(str(out))
-    wizard.next()
+    next_to_training(qtbot, wizard)
     training = wizard.training_page
     qtbot.waitUntil(
         lambda: training._stage == "train" and len(train_epochs(training)) >= 2, timeout=TRAIN_WAIT_MS
@@ -337,7 +343,7 @@ def test_closing_while_training_asks_and_stops(
     go_to_settings(qtbot, wizard, dataset)
     slow_settings(wizard)
     wizard.settings_page.out_edit.setText(str(tmp_path / "closing.safetensors"))
-    wizard.next()
+    next_to_training(qtbot, wizard)
     training = wizard.training_page
     qtbot.waitUntil(lambda: len(training.loss_chart.points("validation")) >= 1, timeout=TRAIN_WAIT_MS)
     answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
@@ -383,7 +389,7 @@ def test_a_second_run_never_overwrites_the_first_model(
     fast_settings(wizard, epochs=2)
     suggested = Path(wizard.settings_page.out_edit.text())
     assert suggested.parent == isolated_dirs / "data" / "models"  # the app's data folder
-    wizard.next()
+    next_to_training(qtbot, wizard)
     training = wizard.training_page
     qtbot.waitUntil(training.isComplete, timeout=TRAIN_WAIT_MS)
     first = training.result.bundle
@@ -393,7 +399,7 @@ def test_a_second_run_never_overwrites_the_first_model(
     wizard.back()  # change a setting and train again
     assert wizard.currentId() == PAGE_SETTINGS
     wizard.settings_page.epochs.setValue(3)
-    wizard.next()
+    next_to_training(qtbot, wizard)
     qtbot.waitUntil(lambda: training.result is not None and training.isComplete(), timeout=TRAIN_WAIT_MS)
     second = training.result.bundle
     assert second != first and second.is_file()
@@ -427,7 +433,7 @@ def test_a_run_cut_off_by_closing_the_app_is_offered_for_resume(
     go_to_settings(qtbot, wizard, dataset)
     slow_settings(wizard)
     out = Path(wizard.settings_page.out_edit.text())
-    wizard.next()
+    next_to_training(qtbot, wizard)
     training = wizard.training_page
     qtbot.waitUntil(
         lambda: training._stage == "train" and len(train_epochs(training)) >= 2, timeout=TRAIN_WAIT_MS
@@ -452,7 +458,7 @@ def test_a_run_cut_off_by_closing_the_app_is_offered_for_resume(
     again.settings_page.mode_buttons["full"].setChecked(True)
     again.settings_page.epochs.setValue(7)  # ignored: a resumed run keeps its own settings
     assert Path(again.settings_page.out_edit.text()) == out
-    again.next()
+    next_to_training(qtbot, again)
     assert asked == ["Resume the interrupted run?"]
     assert again.plan.resume and again.plan.config.epochs == 400
     resumed = again.training_page
@@ -462,3 +468,27 @@ def test_a_run_cut_off_by_closing_the_app_is_offered_for_resume(
     qtbot.waitUntil(lambda: resumed.result is not None and not resumed.running(), timeout=TRAIN_WAIT_MS)
     assert first_x >= done + 1  # no epoch of the cut-off run was done again
     assert resumed.result.bundle == out and out.is_file()
+
+
+def test_next_on_the_settings_page_looks_at_the_destination_off_the_ui_thread(
+    qtbot, window, dataset: Path, tiny_weights_file: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import threading
+
+    from resnet_gui.core.training import planning
+
+    threads: list[int] = []
+    real = planning.find_interrupted_run
+
+    def recording(*args, **kwargs):
+        threads.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(planning, "find_interrupted_run", recording)
+    wizard = open_wizard(qtbot, window, tiny_weights_file)
+    go_to_settings(qtbot, wizard, dataset)
+    fast_settings(wizard, epochs=1)
+    wizard.settings_page.out_edit.setText(str(tmp_path / "looked-at.safetensors"))
+    next_to_training(qtbot, wizard)
+    assert threads and threading.get_ident() not in threads  # read in a job, not by the UI thread
+    qtbot.waitUntil(wizard.training_page.isComplete, timeout=TRAIN_WAIT_MS)

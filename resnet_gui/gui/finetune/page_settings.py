@@ -31,6 +31,8 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.core.modes import TRAINING_MODES
+from resnet_gui.gui.controller import describe_error
+from resnet_gui.gui.finetune import tasks
 from resnet_gui.gui.finetune.common import device_name, error_html, wrapped
 from resnet_gui.gui.finetune.session import FinetuneSession, TrainingPlan
 from resnet_gui.gui.finetune.texts import ADVANCED_TIPS, RESUME_MISSING, RESUME_QUESTION
@@ -89,6 +91,9 @@ class SettingsPage(QWizardPage):
         val_row.addWidget(self.val_folder_note, 1)
         self.out_edit = QLineEdit()
         self.out_edit.textChanged.connect(self.completeChanged)
+        # What is at the destination, looked up in a job on each Next (a run may have written it since).
+        self.destination: tasks.DestinationChecked | None = None
+        self._estimate_text = ""
         out_browse = QPushButton("Change…")
         out_browse.clicked.connect(self._browse_out)
         out_row = QHBoxLayout()
@@ -299,6 +304,35 @@ class SettingsPage(QWizardPage):
     def isComplete(self) -> bool:
         return bool(self.out_edit.text().strip()) and not self.session.base_error
 
+    def out_path(self) -> Path:
+        out = Path(self.out_edit.text().strip()).expanduser()
+        return out if out.suffix == ".safetensors" else out.with_name(out.name + ".safetensors")
+
+    def _check_destination(self, out: Path) -> None:
+        """Look at ``out`` in a job (a file there, the checkpoint of a cut-off run and the photos it
+        used), then press Next again."""
+        assert self.session.checked is not None
+        self._estimate_text = self.estimate.text()
+        self.estimate.setText(f"Looking at {out.name}…")
+        self.session.start_job(
+            "finetune-destination",
+            tasks.check_destination,
+            out,
+            self.session.checked.dataset.root,
+            on_result=self._destination_checked,
+            on_error=self._destination_failed,
+        )
+
+    def _destination_checked(self, checked: tasks.DestinationChecked) -> None:
+        self.estimate.setText(self._estimate_text)
+        wizard = self.wizard()
+        if checked.out == self.out_path() and wizard is not None and wizard.currentPage() is self:
+            self.destination = checked
+            wizard.next()
+
+    def _destination_failed(self, error: BaseException) -> None:
+        self.estimate.setText(error_html(describe_error(error, "look at where the model goes")))
+
     def validatePage(self) -> bool:
         from resnet_gui.core.training import DatasetError, TrainingError
 
@@ -311,21 +345,24 @@ class SettingsPage(QWizardPage):
         if not split.val:
             QMessageBox.warning(self, "Check the settings", "No photos are left for validation.")
             return False
-        out = Path(self.out_edit.text().strip()).expanduser()
-        if out.suffix != ".safetensors":
-            out = out.with_name(out.name + ".safetensors")
-        if out.exists() and not self.out_edit.isModified():
+        out = self.out_path()
+        checked, self.destination = self.destination, None
+        if checked is None or checked.out != out:
+            self._check_destination(out)  # Next goes on once it is known
+            return False
+        if checked.exists and not self.out_edit.isModified():
             # The suggested name was taken meanwhile (e.g. by the previous run): never overwrite it.
             self._suggest_out()
-            out = Path(self.out_edit.text().strip())
-        elif out.exists():
+            self._check_destination(self.out_path())
+            return False
+        if checked.exists:
             answer = QMessageBox.question(
                 self, "Replace the model?", f"“{out.name}” already exists. Replace it when training ends?"
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return False
         config = self.config()
-        interrupted = self._interrupted_run(out)
+        interrupted = self._interrupted_run(out, checked.interrupted)
         if interrupted is False:
             return False
         resume = interrupted is not None
@@ -346,12 +383,11 @@ class SettingsPage(QWizardPage):
         )
         return True
 
-    def _interrupted_run(self, out: Path) -> tuple[Any, Any] | bool | None:
+    def _interrupted_run(self, out: Path, interrupted: Any) -> tuple[Any, Any] | bool | None:
         """An interrupted run into ``out`` (the app was closed while training): resume it?
 
         Returns its (settings, split) to resume, None to start over, False to stay on this page.
         """
-        interrupted = self.session.interrupted_run(out)
         if interrupted is None:
             return None
         answer = QMessageBox.question(

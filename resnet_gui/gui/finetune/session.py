@@ -278,13 +278,6 @@ class FinetuneSession(QObject):
             return None
         return suggest_bundle_path(paths.data_dir() / "models", self.folder, str(ref or "model"), mode)
 
-    def interrupted_run(self, out: Path) -> Any:
-        """The run into ``out`` cut off earlier (core's InterruptedRun), or None."""
-        from resnet_gui.core.training.planning import find_interrupted_run
-
-        assert self.checked is not None
-        return find_interrupted_run(out, self.checked.dataset.root)
-
     # -- the run and its evaluation
 
     def running(self) -> bool:

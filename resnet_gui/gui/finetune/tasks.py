@@ -35,6 +35,22 @@ class FolderChecked:
 
 
 @dataclass(frozen=True)
+class DestinationChecked:
+    """What is at the path a run would save to: a file already, and the checkpoint of a cut-off run."""
+
+    out: Path
+    exists: bool
+    interrupted: Any  # core.training.planning.InterruptedRun, or None
+
+
+def check_destination(context: TaskContext, out: Path, root: Path) -> DestinationChecked:
+    """Look at ``out`` before a run: reads the checkpoint beside it and stats every photo of its split."""
+    from resnet_gui.core.training.planning import find_interrupted_run
+
+    return DestinationChecked(out, out.exists(), find_interrupted_run(out, root))
+
+
+@dataclass(frozen=True)
 class BaseModelReady:
     """The base model loaded, and what each piece of training costs per image on this machine."""
 
