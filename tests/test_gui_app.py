@@ -563,3 +563,29 @@ def test_start_up_objects_are_kept_out_of_full_garbage_collections(qtbot, tmp_pa
     began = time.perf_counter()
     gc.collect(2)
     print(f"full collection after the freeze: {1000 * (time.perf_counter() - began):.0f} ms")
+
+
+def test_the_colormap_tables_are_read_by_the_engine_job_not_the_ui_thread(
+    qtbot, tmp_path, monkeypatch
+) -> None:
+    """matplotlib's import and the tables (0.1-0.2 s) must not stall the first paint of the menus."""
+    import threading
+
+    from resnet_gui.core.explain import maps
+
+    original = maps._lookup_table
+    original.cache_clear()
+    misses: list[int] = []
+
+    def recording(name: str):
+        before = original.cache_info().currsize
+        table = original(name)
+        if original.cache_info().currsize > before:
+            misses.append(threading.get_ident())
+        return table
+
+    monkeypatch.setattr(maps, "_lookup_table", recording)
+    window = make_window(qtbot, tmp_path / "settings.ini")  # no injected model: the real start-up
+    qtbot.waitUntil(lambda: window.controller.engine is not None, timeout=WAIT_MS)
+    assert window.explain_panel.colormap.count() == len(maps.COLORMAPS)
+    assert len(misses) == len(maps.COLORMAPS) and threading.get_ident() not in misses

@@ -214,7 +214,12 @@ def import_engine(context: TaskContext) -> EngineInfo:
     import resnet_gui.core.engine
     import resnet_gui.core.explain
     import resnet_gui.core.explain.pipeline  # noqa: F401
+    from resnet_gui.core.explain.maps import COLORMAPS, colorize
 
+    # The colormaps' tables (matplotlib's import, ~0.1-0.2 s) are read here, not when the UI
+    # thread draws the colormap menu's icons.
+    for name in COLORMAPS:
+        colorize(np.zeros((1, 1), dtype=np.float32), name)
     return engine_info()
 
 
