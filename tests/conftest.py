@@ -88,6 +88,31 @@ def real_resnet50(real_keras_weights_path: Path):
     return load_model("resnet50_v1", weights_file=real_keras_weights_path)
 
 
+@pytest.fixture(scope="session")
+def hymenoptera() -> Path:
+    """The ants-vs-bees photos (shared/data, read-only)."""
+    from shared_data import HYMENOPTERA, SHARED_DATA_ENV
+
+    if not (HYMENOPTERA / "train").is_dir() or not (HYMENOPTERA / "val").is_dir():
+        require_real(f"the hymenoptera data set is missing at {HYMENOPTERA} (set {SHARED_DATA_ENV})")
+    return HYMENOPTERA
+
+
+@pytest.fixture(scope="session")
+def hymenoptera_head_run(real_resnet50, hymenoptera: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One head-mode fine-tune of the real ResNet-50 on hymenoptera, shared by the session's tests
+    (training, export, calibration): ``(TrainResult, wall seconds)``. Its bundle is ``result.bundle``."""
+    import time
+
+    from resnet_gui.core.training import TrainConfig, make_split, run_training, scan_dataset
+
+    split = make_split(scan_dataset(hymenoptera))
+    out = tmp_path_factory.mktemp("head") / "hymenoptera-head.safetensors"
+    began = time.perf_counter()
+    result = run_training(real_resnet50, split, out, TrainConfig(mode="head"))
+    return result, time.perf_counter() - began
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread() -> Iterator[None]:
     """One torch thread for a module's tests: the tiny models run faster on one, much faster on a

@@ -193,6 +193,10 @@ def test_bad_input_corpus_every_file_gets_a_row(corpus, tiny_classifier: Classif
             assert len(row.predictions) == 2 and sum(row.probabilities) <= 1.0 + 1e-6
         else:
             assert not row.ok and reason in row.error, f"{name}: {row.error!r} lacks {reason!r}"
+        # The kind, not the words, tells a caller a photo is only too large (the user may allow it).
+        assert row.kind == (
+            None if reason is None else "too_large" if name == "bomb.png" else "unreadable"
+        ), name
     failures = sum(reason is not None for reason in expected.values())
     assert progress[0].done == 0 and progress[0].total == len(expected)
     assert (progress[-1].done, progress[-1].failed, progress[-1].cancelled) == (
@@ -283,6 +287,38 @@ def test_a_model_failure_fails_that_batch_not_the_run(
     monkeypatch.setattr(tiny_classifier, "probabilities", flaky)
     rows, _ = rows_and_progress(classify_folder(tiny_classifier, sample_images * 2, batch_size=3))
     assert all("out of memory" in r.error for r in rows[:3]) and all(r.ok for r in rows[3:])
+    assert [r.kind for r in rows] == ["model_failed"] * 3 + [None] * 3
+
+
+def test_a_too_large_photo_is_known_by_its_kind_not_its_words(
+    corpus, tiny_classifier: Classifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Engine and pipeline carry the loader's error type as a kind, whatever its message says."""
+    from resnet_gui.core import images
+    from resnet_gui.core.engine import ImageFailure
+
+    folder, _ = corpus
+    monkeypatch.setattr(images, "_bomb_reason", lambda exc: "more pixels than allowed")
+    names = ["bomb.png", "empty.jpg", "text.jpg", "good.jpg"]
+    rows, _ = rows_and_progress(classify_folder(tiny_classifier, [folder / n for n in names], workers=0))
+    outcomes = list(tiny_classifier.classify_paths([folder / n for n in names]))
+    assert [row.kind for row in rows] == ["too_large", "unreadable", "unreadable", None]
+    assert rows[0].error == "more pixels than allowed"
+    failures = [o for o in outcomes if isinstance(o, ImageFailure)]
+    assert [(Path(f.source).name, f.kind) for f in failures] == [
+        ("bomb.png", "too_large"),
+        ("empty.jpg", "unreadable"),
+        ("text.jpg", "unreadable"),
+    ]
+    assert failures[0].reason == "more pixels than allowed"
+
+
+def test_a_row_kind_defaults_and_is_only_for_failures() -> None:
+    assert BatchRow(Path("a.jpg")).kind is None
+    assert BatchRow(Path("a.jpg"), error="file is empty").kind == "unreadable"
+    assert BatchRow(Path("a.jpg"), error="too big", kind="too_large").kind == "too_large"
+    with pytest.raises(ValueError, match="no failure kind"):
+        BatchRow(Path("a.jpg"), kind="too_large")
 
 
 # --- bounded, flat memory ------------------------------------------------------------------------

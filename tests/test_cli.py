@@ -134,3 +134,33 @@ def test_max_megapixels_opens_photos_over_the_size_limit(
     with pytest.raises(SystemExit):
         main([command, target, *model, "--max-megapixels", "-1"])
     assert "must be 0 (no limit) or a number of megapixels" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["classify", "batch", "explain"])
+def test_the_size_hint_follows_the_failure_kind_not_its_words(
+    tiny_weights_file: Path, tmp_path: Path, capsys, restore_max_pixels, monkeypatch, command: str
+) -> None:
+    """A too-large photo gets the --max-megapixels hint however core words it; other failures never do."""
+    from PIL import Image
+
+    from resnet_gui.core import images
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    wide = photos / "wide.png"
+    Image.new("RGB", (300, 100), (200, 30, 30)).save(wide)  # 30,000 pixels
+    monkeypatch.setattr(images, "_bomb_reason", lambda exc: "more pixels than allowed")
+    target = str(wide if command != "batch" else photos)
+    extra = ["--out", str(tmp_path / "out.csv")] if command == "batch" else []
+    assert main([command, target, "--model", str(tiny_weights_file), *extra, "--max-megapixels", "0.01"]) != 0
+    err = capsys.readouterr().err
+    assert "more pixels than allowed" in err and "--max-megapixels" in err
+    # A file that cannot be read, named with the words core once used for a huge photo: no hint.
+    wide.unlink()
+    named = photos / "possible decompression bomb.png"
+    named.write_bytes(b"")
+    target = str(named if command != "batch" else photos)
+    extra = ["--out", str(tmp_path / "out2.csv")] if command == "batch" else []
+    assert main([command, target, "--model", str(tiny_weights_file), *extra]) != 0
+    err = capsys.readouterr().err
+    assert "file is empty" in err and "--max-megapixels" not in err

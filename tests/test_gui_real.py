@@ -54,7 +54,7 @@ def test_real_resnet50_says_espresso_for_the_coffee_photo(qtbot, tmp_path, real_
     # The status bar names the model as the picker does, in words (not "resnet50_v1:KERAS_IMAGENET").
     assert window.model_label.text() == "Model: ResNet-50 (ImageNet)"
     assert window.model_combo.currentText().startswith("ResNet-50 (ImageNet")
-    assert window.device_label.text() == "Device: cpu"
+    assert window.device_label.text() == "Device: cpu · PyTorch"  # the injected classifier runs torch
 
 
 def test_ui_is_never_blocked_while_the_real_model_classifies_and_explains(

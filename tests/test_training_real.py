@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import require_real
-from shared_data import HYMENOPTERA, SHARED_DATA_ENV
 
 from resnet_gui.core.training import (
     TrainConfig,
@@ -30,13 +28,6 @@ from resnet_gui.core.training import (
 )
 
 pytestmark = [pytest.mark.real_model, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def hymenoptera() -> Path:
-    if not (HYMENOPTERA / "train").is_dir() or not (HYMENOPTERA / "val").is_dir():
-        require_real(f"the hymenoptera data set is missing at {HYMENOPTERA} (set {SHARED_DATA_ENV})")
-    return HYMENOPTERA
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +59,8 @@ def _report(request: pytest.FixtureRequest, what: str, result: TrainResult, seco
 
 
 @pytest.fixture(scope="module")
-def head_run(real_resnet50, split, tmp_path_factory: pytest.TempPathFactory):
-    out = tmp_path_factory.mktemp("head") / "hymenoptera-head.safetensors"
-    return _timed_run(real_resnet50, split, out, TrainConfig(mode="head"))
+def head_run(hymenoptera_head_run):
+    return hymenoptera_head_run  # trained once per session (conftest), shared with export and calibration
 
 
 def test_head_mode_from_imagenet_features(head_run, request: pytest.FixtureRequest) -> None:

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from resnet_gui.core.errors import ImageLoadError, ResNetGuiError
+from resnet_gui.core.errors import ImageFailureKind, ImageLoadError, ResNetGuiError
 from resnet_gui.core.images import load_image, original_size
 from resnet_gui.core.models import LoadedModel
+from resnet_gui.core.preprocessing import Preprocessing
 
 
 class DeviceError(ResNetGuiError):
@@ -80,69 +81,52 @@ class ImageResult:
 
 @dataclass(frozen=True)
 class ImageFailure:
-    """An image that could not be classified, with a reason for people."""
+    """An image that could not be classified, with a reason for people and a kind for code.
+
+    Callers act on ``kind`` (e.g. ``"too_large"``: offer to raise the size limit), never on the
+    words of ``reason``.
+    """
 
     source: str
     reason: str
+    kind: ImageFailureKind = "unreadable"
 
 
-class Classifier:
-    """A model on a device, ready to classify images.
+class ImageClassifier:
+    """What classifying needs of a model, whatever runs it: the one copy of top-k, batching and
+    decoding. A runtime supplies only :meth:`probabilities`, ``categories``, ``preprocessing`` and
+    ``name`` (:class:`Classifier` runs PyTorch; :mod:`resnet_gui.core.runtime` runs onnxruntime).
 
-    ``lock`` is the one lock that guards the model: every forward pass (here, and in the
-    explanation and training code that borrow the model) holds it, so GUI worker threads can
-    share one classifier safely.
-
-    CPU speed options: ``channels_last`` memory format (on by default: it was measured faster
-    on this project's CPU, see ``benchmarks/classify_latency.py``) and ``bf16`` autocast (off by
-    default: only worth it on CPUs with native bf16, and only if top-1 agreement with fp32
-    stays >= 99 %, which the benchmark reports).
+    ``lock`` is the one lock that guards the model: every forward pass holds it. ``backend`` names
+    what runs :meth:`probabilities` (a key of :data:`resnet_gui.core.runtime.BACKENDS`).
     """
 
-    def __init__(
-        self,
-        loaded: LoadedModel,
-        device: str | torch.device | None = "auto",
-        *,
-        channels_last: bool = True,
-        bf16: bool = False,
-    ) -> None:
-        self.loaded = loaded
-        self.device = device if isinstance(device, torch.device) else select_device(device)
-        self.channels_last = channels_last
-        self.bf16 = bf16
-        self.lock = threading.RLock()
-        model = loaded.model.eval().to(self.device)
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        self.model = model
+    backend: str = "torch"
+    #: Why ``auto`` did not pick a faster backend (a sentence), or None.
+    fallback_reason: str | None = None
+    lock: threading.RLock
+    device: torch.device
 
     @property
     def categories(self) -> tuple[str, ...]:
-        return self.loaded.categories
+        raise NotImplementedError
 
     @property
-    def preprocessing(self):  # -> Preprocessing
-        return self.loaded.preprocessing
+    def preprocessing(self) -> Preprocessing:
+        raise NotImplementedError
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.bf16:
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    @property
+    def name(self) -> str:
+        """The model's name, for people."""
+        raise NotImplementedError
 
-    def to_tensor(self, batch: np.ndarray) -> torch.Tensor:
-        """A prepared NCHW float32 array to a tensor on the model's device and memory format."""
-        tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
-        if self.channels_last:
-            tensor = tensor.contiguous(memory_format=torch.channels_last)
-        return tensor
+    def compute_threads(self) -> int:
+        """The CPU threads one forward pass keeps busy (loader threads get the other cores)."""
+        return torch.get_num_threads()
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """Softmax probabilities (N, classes) for a prepared NCHW batch."""
-        tensor = self.to_tensor(batch)
-        with self.lock, torch.inference_mode(), self._autocast():
-            logits = self.model(tensor)
-        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+        """Softmax probabilities (N, classes) for a prepared NCHW float32 batch."""
+        raise NotImplementedError
 
     def top_k(self, probabilities: np.ndarray, k: int) -> list[tuple[Prediction, ...]]:
         """The ``k`` most probable classes of each row, best first."""
@@ -180,7 +164,7 @@ class Classifier:
                 try:
                     image = self.load(path)
                 except ImageLoadError as error:
-                    failures[str(path)] = ImageFailure(str(path), error.reason)
+                    failures[str(path)] = ImageFailure(str(path), error.reason, error.failure_kind)
                     continue
                 decoded.append((str(path), image, time.perf_counter() - began))
             predictions: list[tuple[Prediction, ...]] = []
@@ -195,3 +179,66 @@ class Classifier:
             }
             for path in chunk:
                 yield failures.get(str(path)) or by_path[str(path)]
+
+
+class Classifier(ImageClassifier):
+    """A PyTorch model on a device, ready to classify images.
+
+    ``lock`` is the one lock that guards the model: every forward pass (here, and in the
+    explanation and training code that borrow the model) holds it, so GUI worker threads can
+    share one classifier safely.
+
+    CPU speed options: ``channels_last`` memory format (on by default: it was measured faster
+    on this project's CPU, see ``benchmarks/classify_latency.py``) and ``bf16`` autocast (off by
+    default: only worth it on CPUs with native bf16, and only if top-1 agreement with fp32
+    stays >= 99 %, which the benchmark reports).
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        device: str | torch.device | None = "auto",
+        *,
+        channels_last: bool = True,
+        bf16: bool = False,
+    ) -> None:
+        self.loaded = loaded
+        self.device = device if isinstance(device, torch.device) else select_device(device)
+        self.channels_last = channels_last
+        self.bf16 = bf16
+        self.lock = threading.RLock()
+        model = loaded.model.eval().to(self.device)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.loaded.categories
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.loaded.preprocessing
+
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.bf16:
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def to_tensor(self, batch: np.ndarray) -> torch.Tensor:
+        """A prepared NCHW float32 array to a tensor on the model's device and memory format."""
+        tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+        if self.channels_last:
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Softmax probabilities (N, classes) for a prepared NCHW batch."""
+        tensor = self.to_tensor(batch)
+        with self.lock, torch.inference_mode(), self._autocast():
+            logits = self.model(tensor)
+        return torch.softmax(logits.float(), dim=1).cpu().numpy()

@@ -9,6 +9,14 @@ else that escapes is a bug.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar, Literal, get_args
+
+#: Why an image could not be classified, for a caller to act on (never the message text):
+#: ``"unreadable"`` (missing, not an image, corrupt, no memory to decode it), ``"too_large"`` (over
+#: the decompression-bomb limit: the user may raise it), ``"model_failed"`` (it decoded, but the
+#: model failed on its batch).
+ImageFailureKind = Literal["unreadable", "too_large", "model_failed"]
+IMAGE_FAILURE_KINDS: tuple[ImageFailureKind, ...] = get_args(ImageFailureKind)
 
 
 class ResNetGuiError(Exception):
@@ -18,9 +26,14 @@ class ResNetGuiError(Exception):
 
 
 class ImageLoadError(ResNetGuiError):
-    """An image file could not be read or decoded."""
+    """An image file could not be read or decoded.
+
+    ``failure_kind`` is what a batch row or an :class:`~resnet_gui.core.engine.ImageFailure`
+    made from this error carries, so callers test the kind, not the words.
+    """
 
     exit_code = 3
+    failure_kind: ClassVar[ImageFailureKind] = "unreadable"
 
     def __init__(self, path: str | Path, reason: str) -> None:
         self.path = Path(path)
@@ -33,6 +46,8 @@ class ImageTooLargeError(ImageLoadError):
 
     Its own type so the CLI and the GUI can say how to raise it (``--max-megapixels``, a button).
     """
+
+    failure_kind: ClassVar[ImageFailureKind] = "too_large"
 
 
 class Cancelled(ResNetGuiError):

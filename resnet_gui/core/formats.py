@@ -6,7 +6,11 @@ Readers that must stay light (the output guard, the model library) and the write
 
 from __future__ import annotations
 
-__all__ = ["BUNDLE_FORMAT", "CHECKPOINT_FORMAT"]
+__all__ = ["BUNDLE_FORMAT", "CHECKPOINT_FORMAT", "EXPORT_FORMAT", "REPORT_FORMAT"]
 
 BUNDLE_FORMAT = "resnet-gui-weights/1"
 CHECKPOINT_FORMAT = "resnet-gui-checkpoint/1"
+REPORT_FORMAT = "resnet-gui-evaluation/1"
+"""The ``format`` member of ``report.json`` (``resnet-gui evaluate``), written first so a prefix tells it."""
+EXPORT_FORMAT = "resnet-gui-export/1"
+"""The ``resnet_gui_format`` value of a file written by ``resnet-gui export`` (ONNX or TorchScript)."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from resnet_gui.core import paths
 from resnet_gui.core.errors import UnknownModelError, WeightsError, WeightsNotAvailableError
 from resnet_gui.core.preprocessing import KERAS_CAFFE, Preprocessing
+from resnet_gui.core.runtime import ONNX_SUFFIX  # an exported model: it can classify, not load into torch
 
 if TYPE_CHECKING:
     import torch
@@ -371,7 +372,8 @@ SIDECAR_SUFFIX = ".json"
 def _looks_like_a_file(reference: str) -> bool:
     """A ``--model`` value naming a weights file (a fine-tuned bundle or its sidecar), not a registry name."""
     lowered = reference.lower()
-    return lowered.endswith((*WEIGHTS_FILE_SUFFIXES, SIDECAR_SUFFIX)) or Path(reference).is_file()
+    suffixes = (*WEIGHTS_FILE_SUFFIXES, SIDECAR_SUFFIX, ONNX_SUFFIX)
+    return lowered.endswith(suffixes) or Path(reference).is_file()
 
 
 def resolve_weights_file(weights_file: str | Path) -> Path:
@@ -416,6 +418,12 @@ def load_model(
         from resnet_gui.core.metadata import check_finite_weights, metadata_name
 
         weights_file = resolve_weights_file(weights_file)
+        if weights_file.suffix.lower() == ONNX_SUFFIX:
+            raise WeightsError(
+                f"'{weights_file}' is an ONNX file, which can only classify photos (classify, batch): "
+                "explaining, fine-tuning and evaluating need the model's PyTorch weights "
+                "(.safetensors, .pth)."
+            )
         state_dict, metadata = read_weights_file(weights_file)
         architecture = parse_model_ref(model)[0] if model else metadata.get("architecture", DEFAULT_MODEL)
         spec = get_model_spec(architecture)

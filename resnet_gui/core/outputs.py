@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
 import struct
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from resnet_gui.core import paths
 from resnet_gui.core.errors import OutputBusyError, OutputError, OutputExistsError
-from resnet_gui.core.formats import BUNDLE_FORMAT, CHECKPOINT_FORMAT
+from resnet_gui.core.formats import BUNDLE_FORMAT, CHECKPOINT_FORMAT, EXPORT_FORMAT, REPORT_FORMAT
 from resnet_gui.core.text import printable_path
 
 __all__ = [
@@ -46,6 +47,13 @@ __all__ = [
 PNG_SOFTWARE = "resnet-gui"
 _SNIFF_BYTES = 1 << 16
 _MAX_HEADER = 16 << 20
+#: What recognising our JSON files (a bundle's sidecar, an evaluate report) reads of one, at most.
+#: They put their ``format`` tag first, so the start tells them at any size, and a huge file of
+#: someone else's is never read whole. (Reports written before they had a tag are told by their
+#: keys, which a report of up to about this size holds in full.)
+JSON_SNIFF_BYTES = 1 << 20
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_REPORT_KEYS = frozenset({"accuracy", "confusion_matrix", "per_class"})
 
 
 def _head(path: Path, size: int = _SNIFF_BYTES) -> bytes:
@@ -92,14 +100,89 @@ def _json_document(path: Path) -> object:
         return None
 
 
+def leading_members(data: bytes) -> dict[str, object]:
+    """The members of a JSON object that are complete within ``data``, the start of a document.
+
+    A prefix of a file is not a JSON document, so the object is read member by member, and the
+    reading stops at the first member the prefix cuts (or at anything malformed); ``{}`` for data
+    that does not start an object.
+    """
+    try:
+        text = data.decode(json.detect_encoding(data), "replace")
+    except LookupError:
+        return {}
+    decoder = json.JSONDecoder()
+    members: dict[str, object] = {}
+
+    def skip_space(index: int) -> int:
+        return _JSON_SPACE.match(text, index).end()  # type: ignore[union-attr]  # it matches anywhere
+
+    index = skip_space(1 if text.startswith("\ufeff") else 0)
+    if not text.startswith("{", index):
+        return members
+    index = skip_space(index + 1)
+    while text.startswith('"', index):
+        try:
+            key, index = decoder.raw_decode(text, index)
+            index = skip_space(index)
+            if not text.startswith(":", index):
+                break
+            value, index = decoder.raw_decode(text, skip_space(index + 1))
+        except ValueError:
+            break
+        index = skip_space(index)
+        if index >= len(text) or text[index] not in ",}":
+            break  # cut by the end of the prefix (a cut number still parses): not trusted
+        members[key] = value
+        if text[index] == "}":
+            break
+        index = skip_space(index + 1)
+    return members
+
+
+def _json_members(path: Path) -> dict[str, object]:
+    """The leading members of a JSON file, from its first :data:`JSON_SNIFF_BYTES` only."""
+    return leading_members(_head(path, JSON_SNIFF_BYTES))
+
+
 def _is_sidecar(path: Path) -> bool:
-    document = _json_document(path)
-    return isinstance(document, dict) and document.get("format") == BUNDLE_FORMAT
+    return _json_members(path).get("format") == BUNDLE_FORMAT
+
+
+def _is_export_sidecar(path: Path) -> bool:
+    """The JSON beside an exported model: its ``resnet_gui_format`` member comes first."""
+    return _json_members(path).get("resnet_gui_format") == EXPORT_FORMAT
+
+
+def _is_exported_onnx(path: Path) -> bool:
+    """An ONNX file of ``resnet-gui export``: its metadata (at the end of the protobuf) names our format."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            if handle.read(1) != b"\x08":  # ModelProto starts with its ir_version field
+                return False
+            handle.seek(max(0, size - _SNIFF_BYTES * 4))
+            tail = handle.read()
+    except OSError:
+        return False
+    return b"resnet_gui_format" in tail and EXPORT_FORMAT.encode() in tail
+
+
+def _is_exported_torchscript(path: Path) -> bool:
+    """A TorchScript archive of ``resnet-gui export`` (its extra/metadata.json names our format)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [name for name in archive.namelist() if name.endswith("/extra/metadata.json")]
+            return bool(names) and EXPORT_FORMAT.encode() in archive.read(names[0])[:_MAX_HEADER]
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return False
 
 
 def _is_report(path: Path) -> bool:
-    document = _json_document(path)
-    return isinstance(document, dict) and {"accuracy", "confusion_matrix", "per_class"} <= set(document)
+    members = _json_members(path)
+    return members.get("format") == REPORT_FORMAT or members.keys() >= _REPORT_KEYS
 
 
 def _first_line(path: Path) -> bytes:
@@ -196,6 +279,15 @@ OUTPUT_KINDS: dict[str, OutputKind] = {
         OutputKind("report-json", "a report of `resnet-gui evaluate`", _is_report),
         OutputKind("report-csv", "a table of `resnet-gui evaluate`", _is_evaluate_csv),
         OutputKind("report-png", "a confusion matrix of `resnet-gui evaluate`", _is_evaluate_png),
+        OutputKind("export-onnx", "an ONNX model written by `resnet-gui export`", _is_exported_onnx),
+        OutputKind(
+            "export-torchscript",
+            "a TorchScript model written by `resnet-gui export`",
+            _is_exported_torchscript,
+        ),
+        OutputKind(
+            "export-sidecar", "the description of a model written by `resnet-gui export`", _is_export_sidecar
+        ),
     )
 }
 

@@ -189,6 +189,7 @@ class Controller(QObject):
         self._model_ref = ""
         self._pending_model: tuple[str | None, str | None] = (None, None)
         self._device = device
+        self._backend = "auto"
         self._started = False
 
         self.images: list[SessionImage] = []
@@ -297,7 +298,9 @@ class Controller(QObject):
 
     # ------------------------------------------------------------------ start-up and the model
 
-    def start(self, model: str = "", device: str = "auto", paths: Sequence[str] = ()) -> None:
+    def start(
+        self, model: str = "", device: str = "auto", paths: Sequence[str] = (), backend: str = "auto"
+    ) -> None:
         """Begin the slow start-up work (called once, after the window's first paint).
 
         Images given on the command line are decoded at once (no model needed to show them); torch
@@ -308,6 +311,7 @@ class Controller(QObject):
             return
         self._started = True
         self._device = device or "auto"
+        self._backend = backend or "auto"
         if paths:
             self.open_paths(paths)
         if self._injected:
@@ -380,6 +384,7 @@ class Controller(QObject):
             ref,
             weights_file,
             self._device,
+            self._backend,
             on_progress=self._on_model_progress,
             on_result=partial(self._on_model_returned, model_ref),
             on_error=self._on_model_errored,
@@ -457,6 +462,8 @@ class Controller(QObject):
             weights_description=classifier.loaded.weights_description,
             num_classes=len(classifier.categories),
             knows=what_it_knows(classifier.categories),
+            backend=getattr(classifier, "backend", "torch"),
+            backend_note=getattr(classifier, "fallback_reason", None) or "",
         )
         self.model_changed.emit(self.model_info)
         self._clear_explanation()
@@ -494,9 +501,39 @@ class Controller(QObject):
             tasks.move_classifier,
             self._classifier,
             device,
+            self._backend,
             on_result=partial(self._model_in_use, ref=self._model_ref),
             on_error=self._on_device_errored,
         )
+
+    @property
+    def backend(self) -> str:
+        """The runtime asked for (auto, torch, onnxruntime); ``model_info.backend`` is the one running."""
+        return self._backend
+
+    def set_backend(self, backend: str) -> None:
+        """Run the classification on ``backend`` from now on (the model is prepared again in a job);
+        explanations keep running on PyTorch."""
+        if backend == self._backend:
+            return
+        self._backend = backend
+        if self._classifier is None:
+            return
+        self._loading("Preparing the model for its new runtime…")
+        self.start_job(
+            "device",
+            tasks.move_classifier,
+            self._classifier,
+            str(self._classifier.device),
+            backend,
+            on_result=partial(self._model_in_use, ref=self._model_ref),
+            on_error=self._on_backend_errored,
+        )
+
+    def _on_backend_errored(self, error: BaseException) -> None:
+        self._say(describe_error(error, "switch the runtime"), title="Runtime")
+        if self.model_info is not None:
+            self.model_changed.emit(self.model_info)
 
     def _on_device_errored(self, error: BaseException) -> None:
         self._say(describe_error(error, "move the model to the device"), title="Device")

@@ -156,6 +156,8 @@ class ModelInfo:
     weights_description: str  # technical: where the weights come from (the tooltip)
     num_classes: int
     knows: str = ""  # plain words: what the model was taught ("Knows 2 classes: ants, bees")
+    backend: str = "torch"  # what runs the classification (a key of core's BACKENDS)
+    backend_note: str = ""  # why "auto" did not take the faster runtime, when it did not
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui import __version__
 from resnet_gui.core.images import IMAGE_EXTENSIONS
+from resnet_gui.core.runtime import BACKENDS
 from resnet_gui.gui import tasks
 from resnet_gui.gui.batch_view import BatchView
 from resnet_gui.gui.controller import FILE_PREFIX, Controller
@@ -66,6 +67,7 @@ from resnet_gui.gui.data import (
     UserMessage,
 )
 from resnet_gui.gui.explain_panel import ExplanationPanel
+from resnet_gui.gui.export_dialog import ExportDialog
 from resnet_gui.gui.image_view import ImageView
 from resnet_gui.gui.models_dialog import ACTION_MANAGE_MODELS, ManageModelsDialog
 from resnet_gui.gui.predictions import PredictionsPanel
@@ -241,8 +243,27 @@ class MainWindow(QMainWindow):
         self.manage_models_action = self._action(
             "&Manage Models…",
             self.manage_models,
-            tip="Your fine-tuned models: use, rename, delete or show them in their folder",
+            tip="Your fine-tuned models: use, rename, delete, export or show them in their folder",
         )
+        self.export_model_action = self._action(
+            "E&xport Model…",
+            lambda: self.export_model(),
+            "Ctrl+Shift+E",
+            tip="Save the model in use as an ONNX or TorchScript file other programs run, checked "
+            "against the model here",
+        )
+        self.backend_actions: dict[str, QAction] = {}
+        self.backend_group = QActionGroup(self)  # one runtime at a time: radio items
+        self.backend_group.setExclusive(True)
+        for backend in BACKENDS.values():
+            action = QAction(backend.name, self)
+            action.setCheckable(True)
+            action.setToolTip(backend.description)
+            action.setStatusTip(backend.description)
+            action.setChecked(backend.key == self.settings.backend)
+            action.triggered.connect(lambda _checked=False, key=backend.key: self._backend_picked(key))
+            self.backend_group.addAction(action)
+            self.backend_actions[backend.key] = action
         self.view_actions = {}
         self.view_group = QActionGroup(self)  # one view at a time: radio items in the View menu
         self.view_group.setExclusive(True)
@@ -306,6 +327,12 @@ class MainWindow(QMainWindow):
         model_menu.addAction(self.import_keras_action)
         model_menu.addSeparator()
         model_menu.addAction(self.manage_models_action)
+        model_menu.addAction(self.export_model_action)
+        model_menu.addSeparator()
+        runtime_menu = model_menu.addMenu("&Runtime")
+        runtime_menu.setToolTipsVisible(True)
+        for action in self.backend_actions.values():
+            runtime_menu.addAction(action)
 
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.shortcuts_action)
@@ -495,7 +522,12 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self.start)
 
     def start(self) -> None:
-        self.controller.start(model=self.settings.model, device=self.settings.device, paths=self._paths)
+        self.controller.start(
+            model=self.settings.model,
+            device=self.settings.device,
+            paths=self._paths,
+            backend=self.settings.backend,
+        )
 
     # ------------------------------------------------------------------ controller -> widgets
 
@@ -599,7 +631,12 @@ class MainWindow(QMainWindow):
         shown = next((choice.label for choice in self._model_choices if choice.ref == info.ref), info.name)
         self.model_label.setText(f"Model: {shown}")  # the picker's plain name, not the registry key
         self.model_label.setToolTip(f"{info.name}: {info.weights_description}")
-        self.device_label.setText(f"Device: {info.device}")
+        runtime = BACKENDS[info.backend].name.split(" (")[0] if info.backend in BACKENDS else info.backend
+        self.device_label.setText(f"Device: {info.device} · {runtime}")
+        self.device_label.setToolTip(
+            f"The device the model runs on, and what runs it ({runtime})"
+            + (f". The faster runtime was not used: {info.backend_note}" if info.backend_note else "")
+        )
         self.weights_label.setText(info.knows or f"Weights: {info.weights_description}")
         self.weights_label.setToolTip(f"Weights: {info.weights_description}")
         self._update_enabled()
@@ -654,6 +691,7 @@ class MainWindow(QMainWindow):
         self.export_action.setEnabled(can_export)
         self.explain_panel.export_button.setEnabled(can_export)
         self.copy_action.setEnabled(self.predictions.view.state == "ready")
+        self.export_model_action.setEnabled(ready)
         self.remove_action.setEnabled(controller.current_image is not None)
         self.clear_action.setEnabled(bool(controller.images))
 
@@ -784,6 +822,10 @@ class MainWindow(QMainWindow):
             self.controller.load_model(weights_file=data[len(FILE_PREFIX) :])
         else:
             self.controller.load_model(data)
+
+    def _backend_picked(self, key: str) -> None:
+        self.settings.backend = key
+        self.controller.set_backend(key)
 
     def _device_picked(self, index: int) -> None:
         device = self.device_combo.itemData(index)
@@ -1018,7 +1060,26 @@ class MainWindow(QMainWindow):
         dialog = getattr(self, "models_dialog", None)
         if dialog is None:
             dialog = ManageModelsDialog(self.controller, self)
+            dialog.export_requested.connect(lambda entry: self.export_model(entry.path, entry.name))
             self.models_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
+    def export_model(self, weights_file: Path | None = None, name: str = "") -> ExportDialog:
+        """Model → Export Model… (the model in use), or Manage Models' Export… (``weights_file``)."""
+        dialog = getattr(self, "model_export_dialog", None)
+        if dialog is not None and dialog.running():
+            dialog.show()
+            dialog.raise_()
+            return dialog
+        if dialog is not None:
+            dialog.deleteLater()
+        dialog = ExportDialog(
+            self.controller, self.settings, self, weights_file=weights_file, model_name=name
+        )
+        self.model_export_dialog = dialog
         dialog.show()
         dialog.raise_()
         dialog.activateWindow()

@@ -1,4 +1,4 @@
-"""Model → Manage Models…: the user's fine-tuned models, to use, rename, delete or show in their folder.
+"""Model → Manage Models…: the user's fine-tuned models: use, rename, delete, export, show in folder.
 
 The listing, the rename and the delete are core's :mod:`resnet_gui.core.library`, each run as a job
 of the controller; a delete first shows the exact files that will be removed and asks.
@@ -43,6 +43,7 @@ class ManageModelsDialog(QDialog):
 
     listed = Signal()  # the list was (re)filled
     changed = Signal()  # a model was renamed or deleted
+    export_requested = Signal(object)  # (LibraryEntry,): Export… on a model
 
     def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -81,10 +82,19 @@ class ManageModelsDialog(QDialog):
         self.delete_button.clicked.connect(self.delete_selected)
         self.show_button = QPushButton("Show in Folder")
         self.show_button.clicked.connect(self.show_selected)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Save the model as an ONNX or TorchScript file other programs run")
+        self.export_button.clicked.connect(self.export_selected)
         close = QPushButton("Close")
         close.clicked.connect(self.close)
         buttons = QHBoxLayout()
-        for button in (self.use_button, self.rename_button, self.delete_button, self.show_button):
+        for button in (
+            self.use_button,
+            self.rename_button,
+            self.delete_button,
+            self.show_button,
+            self.export_button,
+        ):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(close)
@@ -150,7 +160,13 @@ class ManageModelsDialog(QDialog):
 
     def _update_buttons(self) -> None:
         has = self.selected() is not None and not self._busy
-        for button in (self.use_button, self.rename_button, self.delete_button, self.show_button):
+        for button in (
+            self.use_button,
+            self.rename_button,
+            self.delete_button,
+            self.show_button,
+            self.export_button,
+        ):
             button.setEnabled(has)
 
     def _in_use(self, entry: LibraryEntry) -> bool:
@@ -164,6 +180,11 @@ class ManageModelsDialog(QDialog):
         if entry is not None:
             self.controller.load_model(weights_file=str(entry.path))
             self.status.setText(f"Loading {entry.name}…")
+
+    def export_selected(self) -> None:
+        entry = self.selected()
+        if entry is not None:
+            self.export_requested.emit(entry)
 
     def show_selected(self) -> None:
         entry = self.selected()

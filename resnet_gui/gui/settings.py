@@ -80,6 +80,18 @@ class AppSettings:
         self._qsettings.setValue("device", value)
 
     @property
+    def backend(self) -> str:
+        """What runs the classification: a key of core's ``BACKENDS`` (``auto`` by default)."""
+        from resnet_gui.core.runtime import BACKENDS
+
+        value = self._str("backend", "auto")
+        return value if value in BACKENDS else "auto"
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        self._qsettings.setValue("backend", value)
+
+    @property
     def top_k(self) -> int:
         return self._int("top_k", DEFAULT_TOP_K, 1, 100)
 
@@ -179,6 +191,24 @@ class AppSettings:
     @allow_large_images.setter
     def allow_large_images(self, value: bool) -> None:
         self._qsettings.setValue("allow_large_images", "true" if value else "false")
+
+    # -- exporting ---------------------------------------------------------------------------
+
+    @property
+    def export_folder(self) -> str:
+        return self._str("export/folder")
+
+    @export_folder.setter
+    def export_folder(self, value: str) -> None:
+        self._qsettings.setValue("export/folder", value)
+
+    @property
+    def export_format(self) -> str:
+        return self._str("export/format", "onnx")
+
+    @export_format.setter
+    def export_format(self, value: str) -> None:
+        self._qsettings.setValue("export/format", value)
 
     # -- the fine-tuning wizard --------------------------------------------------------------
 

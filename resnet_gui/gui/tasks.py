@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -338,10 +338,15 @@ def delete_my_model(context: TaskContext, bundle: Path) -> list[Path]:
 
 
 def load_classifier(
-    context: TaskContext, ref: str | None, weights_file: str | None, device: str | None
+    context: TaskContext,
+    ref: str | None,
+    weights_file: str | None,
+    device: str | None,
+    backend: str = "auto",
 ) -> Classifier:
-    """Load a model (downloading torchvision weights with progress and cancel) onto ``device``."""
-    from resnet_gui.core.engine import Classifier
+    """Load a model (downloading torchvision weights with progress and cancel) onto ``device``, its
+    classification run by ``backend`` (core's ``make_classifier``: the first use of ONNX Runtime
+    exports the graph once, said as progress)."""
     from resnet_gui.core.models import load_model
 
     if weights_file:
@@ -353,7 +358,14 @@ def load_classifier(
         loaded = load_model(ref or None, progress=_Throttle(context), cancel=context.is_cancelled)
     context.check()
     context.progress(None, f"Preparing {loaded.name} to run…")
-    return Classifier(loaded, device or "auto")
+    return _classifier_for(context, loaded, device or "auto", backend)
+
+
+def _classifier_for(context: TaskContext, loaded: Any, device: str, backend: str) -> Classifier:
+    from resnet_gui.core.runtime import make_classifier
+
+    made = make_classifier(loaded, backend, device, on_export=lambda text: context.progress(None, text))
+    return made  # type: ignore[return-value]  # a Classifier: a PyTorch model, whichever backend
 
 
 def measure_passes(context: TaskContext, classifier: Classifier) -> Any:
@@ -374,14 +386,13 @@ def _remember_bundle(source: Path | None) -> None:
         remember(source)
 
 
-def move_classifier(context: TaskContext, classifier: Classifier, device: str) -> Classifier:
-    """The same model on another device; holds the model lock so no forward pass runs meanwhile."""
-    from resnet_gui.core.engine import Classifier
-
+def move_classifier(
+    context: TaskContext, classifier: Classifier, device: str, backend: str = "auto"
+) -> Classifier:
+    """The same model on another device or backend; holds the model lock so no forward pass runs
+    meanwhile."""
     with classifier.lock:
-        return Classifier(
-            classifier.loaded, device, channels_last=classifier.channels_last, bf16=classifier.bf16
-        )
+        return _classifier_for(context, classifier.loaded, device, backend)
 
 
 def import_keras(context: TaskContext, path: Path) -> Path:
@@ -480,3 +491,55 @@ def export_rows(context: TaskContext, rows: Sequence[Any], path: Path, top_k: in
                 context.check()
                 writer.write(row)
     return path, len(rows)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What the Export dialog asks for: which model, which format, where, and which photos to check on."""
+
+    out: Path
+    format: str
+    quantize: str | None = None
+    data_root: Path | None = None  # the photos a fine-tuned model was trained on (its check photos)
+    overwrite: bool = False
+    weights_file: Path | None = None  # a model of the library to export, instead of the one in use
+
+
+def export_model(
+    context: TaskContext, classifier: Classifier | None, request: ExportRequest
+) -> Generator[Any, None, Any]:
+    """Export and check a model with core's pipeline; yields its progress, returns its ExportResult.
+
+    The model in use is copied under its lock (never changed); a model of the library is loaded first.
+    """
+    from resnet_gui.core.errors import OutputExistsError
+    from resnet_gui.core.export.pipeline import ExportResult, iter_export, normalise_out
+
+    out = normalise_out(request.out, request.format)
+    if not request.overwrite and (out.exists() or out.is_symlink()):
+        # A desktop app asks before replacing any file, even an earlier export of its own.
+        raise OutputExistsError(f"'{out}' already exists.")
+    if request.weights_file is not None:
+        from resnet_gui.core.models import load_model
+
+        context.progress(None, "Loading the model…")
+        loaded, lock = load_model(weights_file=str(request.weights_file)), None
+    else:
+        assert classifier is not None
+        loaded, lock = classifier.loaded, classifier.lock
+    result = None
+    for item in iter_export(
+        loaded,
+        out,
+        format=request.format,
+        quantize=request.quantize,
+        data_root=request.data_root,
+        overwrite=request.overwrite,
+        lock=lock,
+        cancel=context.is_cancelled,
+    ):
+        if isinstance(item, ExportResult):
+            result = item
+        else:
+            yield item
+    return result

@@ -197,6 +197,61 @@ def test_special_entries_in_a_training_folder(
     json.loads(split.to_json())
 
 
+BATCH_PIXEL_LIMIT = 10_000  # over the 72 x 72 the tiny model resizes to, under the bombs below
+
+
+def _batch_bomb(side: int) -> Callable[[Path], Path]:
+    """A photo of ``side`` x ``side`` pixels: between 1x and 2x the limit Pillow only warns, above it refuses."""
+
+    def make(root: Path) -> Path:
+        save_image(root / "a" / f"big-{side}.png", side, side=side)
+        return root / "a" / f"big-{side}.png"
+
+    return make
+
+
+def _named_like_the_size_message(root: Path) -> Path:
+    """An empty file whose name holds the words core uses for a photo over the size limit."""
+    path = root / "a" / "image is too large - possible decompression bomb.png"
+    path.write_bytes(b"")
+    return path
+
+
+BATCH_ENTRIES = [
+    pytest.param(_batch_bomb(120), "too_large", id="bomb-pillow-warns"),
+    pytest.param(_batch_bomb(160), "too_large", id="bomb-pillow-refuses"),
+    pytest.param(_named_like_the_size_message, "unreadable", id="named-like-the-size-message"),
+    pytest.param(_fifo, "unreadable", id="fifo"),
+    pytest.param(_link("missing.png", "broken.png"), "unreadable", id="broken-link"),
+]
+
+
+@pytest.mark.parametrize(("make", "kind"), BATCH_ENTRIES)
+def test_hostile_entries_in_a_batch_fail_with_their_kind(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_classifier: Any,
+    make: Callable[[Path], Path],
+    kind: str,
+) -> None:
+    """Batch and the engine say why a file failed by kind (a too-large photo: "too_large", which
+    the user may allow), decided by the loader's error type, never by the words of the reason."""
+    from resnet_gui.core.batch import BatchRow, classify_folder
+    from resnet_gui.core.engine import ImageFailure
+
+    root = two_classes(tmp_path / "data")
+    entry = make(root)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", BATCH_PIXEL_LIMIT)
+    files = [root / "a" / "0.png", entry, root / "b" / "0.png"]
+    items = finishes(lambda: list(classify_folder(tiny_classifier, files, top_k=1, workers=1)))
+    rows = [item for item in items if isinstance(item, BatchRow)]
+    assert [row.kind for row in rows] == [None, kind, None], [row.error for row in rows]
+    outcomes = finishes(lambda: list(tiny_classifier.classify_paths(files, top_k=1)))
+    failure = outcomes[1]
+    assert isinstance(failure, ImageFailure) and failure.kind == kind
+    assert not any(isinstance(outcome, ImageFailure) for outcome in (outcomes[0], outcomes[2]))
+
+
 def test_empty_train_folder_of_a_class_is_named(tmp_path: Path) -> None:
     """train/val layout: a class with validation images only is reported, and the split refuses it."""
     root = tmp_path / "data"

@@ -25,11 +25,11 @@ import numpy as np
 from resnet_gui.core.batch.rows import BatchProgress, BatchRow
 from resnet_gui.core.batch.scan import scan_inputs
 from resnet_gui.core.engine import Prediction
-from resnet_gui.core.errors import ImageLoadError
+from resnet_gui.core.errors import ImageFailureKind, ImageLoadError
 from resnet_gui.core.images import IMAGE_EXTENSIONS, load_image
 
 if TYPE_CHECKING:
-    from resnet_gui.core.engine import Classifier
+    from resnet_gui.core.engine import ImageClassifier
 
 __all__ = ["CancelCheck", "classify_folder", "default_workers"]
 
@@ -44,16 +44,17 @@ class _Prepared:
     path: Path
     array: np.ndarray | None = None
     error: str | None = None
+    kind: ImageFailureKind = "unreadable"  # why, when ``error`` is set
 
 
-def _prepare(path: Path, classifier: Classifier) -> _Prepared:
+def _prepare(path: Path, classifier: ImageClassifier) -> _Prepared:
     """Decode and prepare one file; any failure becomes a reason, never an exception."""
     preprocessing = classifier.preprocessing
     try:
         image = load_image(path, min_size=preprocessing.resize_size)
         return _Prepared(path, array=preprocessing.prepare(image))
     except ImageLoadError as error:
-        return _Prepared(path, error=error.reason)
+        return _Prepared(path, error=error.reason, kind=error.failure_kind)
     except MemoryError:
         return _Prepared(path, error="not enough memory to decode the image")
     except Exception as error:  # a bug or an unexpected decoder error must not end the run
@@ -88,7 +89,7 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def default_workers(classifier: Classifier) -> int:
+def default_workers(classifier: ImageClassifier) -> int:
     """How many loader threads keep the model fed without slowing it down.
 
     On a GPU the CPU is free while the model runs: up to 4 threads. On the CPU the model's own
@@ -97,16 +98,14 @@ def default_workers(classifier: Classifier) -> int:
     ~10 % of a ResNet-50 forward on CPU, so one thread keeps up; ``benchmarks/batch_throughput.py``
     compares it with 2 threads and with none).
     """
-    import torch
-
     cpus = _usable_cpus()
     if classifier.device.type != "cpu":
         return max(1, min(4, cpus))
-    return max(1, min(4, cpus - torch.get_num_threads()))
+    return max(1, min(4, cpus - classifier.compute_threads()))
 
 
 def classify_folder(
-    classifier: Classifier,
+    classifier: ImageClassifier,
     folder_or_paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     top_k: int = 5,
@@ -142,7 +141,7 @@ def classify_folder(
 
 
 def _stream(
-    classifier: Classifier,
+    classifier: ImageClassifier,
     paths: list[Path],
     top_k: int,
     batch_size: int,
@@ -193,7 +192,7 @@ def _stream(
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_batch(classifier: Classifier, batch: list[_Prepared], top_k: int) -> list[BatchRow]:
+def _run_batch(classifier: ImageClassifier, batch: list[_Prepared], top_k: int) -> list[BatchRow]:
     """One forward pass over the files that decoded; rows for all of them, in order."""
     good = [item for item in batch if item.array is not None]
     predictions: dict[int, tuple[Prediction, ...]] = {}
@@ -208,9 +207,9 @@ def _run_batch(classifier: Classifier, batch: list[_Prepared], top_k: int) -> li
     rows = []
     for item in batch:
         if item.error is not None:
-            rows.append(BatchRow(item.path, error=item.error))
+            rows.append(BatchRow(item.path, error=item.error, kind=item.kind))
         elif model_error is not None:
-            rows.append(BatchRow(item.path, error=model_error))
+            rows.append(BatchRow(item.path, error=model_error, kind="model_failed"))
         else:
             rows.append(BatchRow(item.path, predictions[id(item)]))
         item.array = None  # drop the pixels as soon as the batch is done

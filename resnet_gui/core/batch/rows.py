@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from resnet_gui.core.errors import ImageFailureKind
+
 if TYPE_CHECKING:
     from resnet_gui.core.engine import Prediction
 
@@ -18,11 +20,23 @@ __all__ = ["BatchProgress", "BatchRow"]
 
 @dataclass(frozen=True)
 class BatchRow:
-    """The outcome for one file: its top-k predictions, or the reason it could not be classified."""
+    """The outcome for one file: its top-k predictions, or the reason it could not be classified.
+
+    ``kind`` says why for code (``"too_large"``: the user may raise the size limit); it is
+    ``None`` for a classified file and ``"unreadable"`` for a failure given no kind. Results files
+    keep only ``error``, so a row read back from one is ``"unreadable"``.
+    """
 
     path: Path
     predictions: tuple[Prediction, ...] = ()
     error: str | None = None
+    kind: ImageFailureKind | None = None
+
+    def __post_init__(self) -> None:
+        if self.error is None and self.kind is not None:
+            raise ValueError(f"a classified row has no failure kind, got {self.kind!r}")
+        if self.error is not None and self.kind is None:
+            object.__setattr__(self, "kind", "unreadable")
 
     @property
     def ok(self) -> bool:

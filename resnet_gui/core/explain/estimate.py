@@ -4,19 +4,19 @@ The model's forward and backward pass (gradients down to the pixels) is timed on
 one and once on a batch of :data:`BATCH` (the methods that run the model many times feed it
 batches, which cost less per image). Each method costs a known number of such passes with its
 parameters (Integrated Gradients one per path point, SmoothGrad one per noisy copy, Occlusion one
-forward per hidden square, a forward being about a third of a forward and backward). The estimate
-is that product: rough, but measured here, so a slow CPU gets honest numbers.
+forward per hidden square, a forward being about a third of a forward and backward): the rule is
+in the method's row of :data:`~resnet_gui.core.explain.catalog.CATALOG`. The estimate is that
+product: rough, but measured here, so a slow CPU gets honest numbers.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from resnet_gui.core.explain.catalog import CATALOG
+from resnet_gui.core.explain.catalog import CATALOG, FORWARD_SHARE
 
 __all__ = [
     "BATCH",
@@ -28,8 +28,6 @@ __all__ = [
     "method_passes",
 ]
 
-#: A forward pass alone, as a share of a forward and backward pass.
-FORWARD_SHARE = 1 / 3
 #: The batch size of the second timing (the internal batch of Integrated Gradients and SmoothGrad).
 BATCH = 8
 
@@ -52,24 +50,14 @@ def method_passes(
     method: str, params: Mapping[str, Any] | None = None, input_size: int = 224
 ) -> tuple[float, bool]:
     """(About how many forward-and-backward passes ``method`` costs for one class of one photo,
-    whether they run in batches)."""
-    if method not in CATALOG:
-        raise KeyError(method)
-    if method in ("gradcam", "gradcam++", "saliency"):
-        return 1.0, False
-    if method == "guided_gradcam":
-        return 2.0, False  # a plain pass for Grad-CAM, a guided one for the pixel detail
-    values = {**_defaults(method), **(params or {})}
-    if method == "integrated_gradients":
-        return float(values["n_steps"]), True
-    if method == "smoothgrad":
-        return float(values["nt_samples"]), True
-    if method == "occlusion":
-        window = min(int(values["window"]), input_size)
-        stride = min(int(values["stride"]), window)
-        positions = (math.ceil((input_size - window) / stride) + 1) ** 2
-        return (1 + positions) * FORWARD_SHARE, True
-    raise KeyError(method)  # a method added to the catalog must be given its cost here
+    whether they run in batches), by the method's cost rule in the catalog.
+
+    Raises ``KeyError`` for a method that is not in the catalog.
+    """
+    rule = CATALOG[method].passes
+    # The defaults only where the rule reads parameters: they live with the torch-using registry.
+    values = {**_defaults(method), **(params or {})} if rule.reads else dict(params or {})
+    return float(rule.count(values, input_size)), rule.batched
 
 
 def _time_pass(classifier: Any, batch: int) -> float:

@@ -29,6 +29,7 @@ from resnet_gui.core.atomic import atomic_path, output_reason
 from resnet_gui.core.csvcells import csv_bytes, csv_line
 from resnet_gui.core.engine import Classifier
 from resnet_gui.core.errors import ImageLoadError, OutputError
+from resnet_gui.core.formats import REPORT_FORMAT
 from resnet_gui.core.models import LoadedModel, load_model
 from resnet_gui.core.text import printable, printable_path
 from resnet_gui.core.training.dataset import DatasetError, Sample, scan_dataset
@@ -125,6 +126,7 @@ class EvaluationReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "format": REPORT_FORMAT,  # first: the output guard recognises the file from its start
             "model": self.model,
             "folder": str(self.folder),
             "split": self.split,
