@@ -125,8 +125,17 @@ def _add_explain_parser(commands: Any) -> None:
         "whole: squeeze the whole photo into the model's input",
     )
     explain.add_argument("--view", default="overlay", choices=("overlay", "side-by-side"))
+    from resnet_gui.core.explain.scores import DEFAULT_SCORE, SCORES
+
     explain.add_argument(
-        "--score", action="store_true", help="measure each map's faithfulness (deletion test)"
+        "--score",
+        nargs="?",
+        const=DEFAULT_SCORE,
+        choices=list(SCORES),
+        help="measure each map's faithfulness and print its curve (alone: %(const)s). "
+        + "; ".join(f"{key}: {entry.description} ({entry.cost})" for key, entry in SCORES.items()).replace(
+            "%", "%%"
+        ),
     )
     explain.add_argument(
         "--param",
@@ -392,6 +401,13 @@ def run_explain(args: argparse.Namespace) -> int:
             print(line)
             if explained.deletion is not None:
                 print(f"      faithfulness: {printable(explained.deletion.summary(explained.label))}")
+            if explained.road is not None:
+                road = explained.road
+                print(f"      faithfulness: {printable(road.sentence)}")
+                print(f"      ROAD curve ('{label}' probability, {road.original:.3f} untouched):")
+                print("        removed:    " + "".join(f" {r * 100:5.0f}%" for r in road.removed))
+                print("        important:  " + "".join(f" {p:6.3f}" for p in road.morf))
+                print("        unimportant:" + "".join(f" {p:6.3f}" for p in road.lerf))
     return 0
 
 

@@ -547,6 +547,10 @@ def _summarise(result: Any, out: TextIO) -> int:
             file=out,
         )
         print(f"Use it: resnet-gui classify --model {printable_path(result.bundle)} PHOTO", file=out)
+        from resnet_gui.core.calibration import calibration_summary
+
+        for line in calibration_summary(result.metrics):
+            print(f"Confidence: {line}", file=out)
     if result.status == "cancelled":
         if result.checkpoint is not None:
             print(
@@ -649,11 +653,29 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 f"(is {printable(wrong.true_label)})"
             )
             print(f"  {shown}  {printable_path(wrong.path)}", file=out)
+    if report.calibration is not None:
+        _print_calibration(report.calibration, out)
     for issue in report.unreadable:
         print(f"{printable_path(issue.path)}: cannot read: {printable(issue.reason)}", file=sys.stderr)
     if written:
         print("Wrote: " + ", ".join(printable_path(p) for p in written.values()), file=out)
     return 0
+
+
+def _print_calibration(calibration: Any, out: TextIO) -> None:
+    """The confidence section of ``evaluate``: plain sentences, then the reliability table."""
+    print("Confidence:", file=out)
+    for line in calibration.sentences():
+        print(f"  {line}", file=out)
+    after = calibration.reliability_after
+    print("Reliability (when the model says …, it is right … of the time):", file=out)
+    header = f"  {'says':>11}  {'photos':>6}  {'right':>6}"
+    print(header + ("  (after scaling)" if after is not None else ""), file=out)
+    rows = after if after is not None else calibration.reliability_before
+    for row in rows:
+        if row.count:
+            span = f"{row.lower * 100:3.0f}–{row.upper * 100:3.0f} %"
+            print(f"  {span:>11}  {row.count:>6}  {row.accuracy * 100:5.1f} %", file=out)
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -17,20 +17,28 @@ WANT_TARBALL=0
 EXTRAS=export
 [ "${1:-}" = "--test" ] && WANT_TARBALL=1 && EXTRAS=test,export
 
-stamp_value() { { cat pyproject.toml scripts/setup.sh; echo "extras=$EXTRAS"; } | sha256sum | cut -d' ' -f1; }
+# The stamp: a hash of what decides the install, and the extras installed. A run is done when the
+# hash matches and the extras installed include the ones it wants (after --test, a plain run is).
+stamp_value() { cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1; }
+installed_ok() {
+    read -r hash extras < "$VENV/.setup-stamp" 2>/dev/null || return 1
+    [ "$hash" = "$(stamp_value)" ] || return 1
+    case ",$extras," in *",test,"*) return 0 ;; esac  # test,export holds export too
+    [ "$extras" = "$EXTRAS" ]
+}
 
 if [ ! -x "$VENV/bin/python" ]; then
     echo "setup: creating virtualenv $VENV"
     "$PYTHON" -m venv "$VENV"
 fi
-if [ "$(cat "$VENV/.setup-stamp" 2>/dev/null)" != "$(stamp_value)" ]; then
+if ! installed_ok; then
     echo "setup: installing torch and the package (first run takes a few minutes)"
     "$VENV/bin/python" -m pip install -q --upgrade pip
     if ! "$VENV/bin/python" -c "import torch, torchvision" 2>/dev/null; then
         "$VENV/bin/python" -m pip install -q $TORCH_PINS
     fi
     "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]"
-    stamp_value > "$VENV/.setup-stamp"
+    echo "$(stamp_value) $EXTRAS" > "$VENV/.setup-stamp"
 fi
 
 DATA_DIR=$("$VENV/bin/python" -c "from resnet_gui.core import paths; print(paths.data_dir())")

@@ -81,12 +81,27 @@ def test_top_k_writes_one_file_per_class_and_names_them(
 
 
 def test_named_target_and_score(tiny_weights_file: Path, sample_images: list[Path], capsys) -> None:
-    code = main(
-        ["explain", str(sample_images[0]), "--weights", str(tiny_weights_file), "--target", "be", "--score"]
-    )
+    base = ["explain", str(sample_images[0]), "--weights", str(tiny_weights_file), "--target", "be"]
+    assert main([*base, "--score", "deletion"]) == 0
     out = capsys.readouterr().out
-    assert code == 0
-    assert "bee" in out and "faithfulness: removing the top 20 %" in out
+    assert "bee" in out and "faithfulness: removing the top 20 %" in out and "ROAD" not in out
+
+
+def test_score_alone_is_road_with_its_curve(
+    tiny_weights_file: Path, sample_images: list[Path], capsys
+) -> None:
+    assert main(["explain", str(sample_images[0]), "--weights", str(tiny_weights_file), "--score"]) == 0
+    out = capsys.readouterr().out
+    assert "faithfulness: " in out and "(ROAD " in out and "ROAD curve" in out
+    removed = next(line for line in out.splitlines() if "removed:" in line)
+    assert removed.split()[1:] == [f"{p}%" for p in range(10, 100, 10)]
+    for row in ("important:", "unimportant:"):
+        values = next(line for line in out.splitlines() if line.strip().startswith(row)).split()[1:]
+        assert len(values) == 9 and all(0.0 <= float(v) <= 1.0 for v in values)
+    with pytest.raises(SystemExit) as refused:
+        main(["explain", str(sample_images[0]), "--weights", str(tiny_weights_file), "--score", "blur"])
+    assert refused.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -113,3 +128,11 @@ def test_unreadable_image(tiny_weights_file: Path, tmp_path: Path, capsys) -> No
     broken.write_bytes(b"\x89PNG\r\n\x1a\n broken")
     assert main(["explain", str(broken), "--weights", str(tiny_weights_file)]) == 3
     assert "broken.png" in capsys.readouterr().err
+
+
+def test_help_lists_the_faithfulness_scores(capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["explain", "--help"])
+    assert done.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--score [{road,deletion}]" in out and "(alone: road)" in out and "10 % to 90 %" in out

@@ -228,9 +228,17 @@ def test_faithfulness_score_on_demand(qtbot, window, sample_images) -> None:
     assert "Not checked yet" in panel.score_label.text()
     panel.score_button.click()
     qtbot.waitUntil(lambda: window.controller.explanation.deletion is not None, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: "Deletion score" in panel.score_label.text(), timeout=WAIT_MS)
-    assert panel.score_meaning.text().startswith(("✓", "✗"))
+    qtbot.waitUntil(lambda: "ROAD score" in panel.score_label.text(), timeout=WAIT_MS)
+    result = window.controller.explanation.deletion
+    assert result.key == "road"  # the default score: ROAD
+    assert panel.score_meaning.text().startswith({"faithful": "✓", "weak": "~"}.get(result.verdict, "✗"))
     assert not panel.score_button.isEnabled()
+    # A map that scores badly offers the method the score suggests, in one click on the same photo.
+    assert panel.try_button.isVisible() == (result.suggestion is not None)
+    if result.suggestion is not None:
+        click(qtbot, panel.try_button)
+        wait_explanation(qtbot, window, method=result.suggestion)
+        assert panel.current_method() == result.suggestion
 
 
 def test_export_writes_the_overlay_as_png(qtbot, window, sample_images, tmp_path, monkeypatch) -> None:

@@ -75,7 +75,7 @@ def test_screenshots_of_the_main_states(qtbot, tmp_path, real_classifier) -> Non
     qtbot.waitUntil(lambda: len(window.image_view.picture.panels) == 2, timeout=WAIT_MS)
     window.explain_panel.score_button.click()
     qtbot.waitUntil(lambda: window.controller.explanation.deletion is not None, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: "Deletion score" in window.explain_panel.score_label.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "ROAD score" in window.explain_panel.score_label.text(), timeout=WAIT_MS)
     shoot(qtbot, window, "04-side-by-side-with-score.png")
 
 

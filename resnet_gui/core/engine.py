@@ -104,6 +104,12 @@ class ImageClassifier:
     backend: str = "torch"
     #: Why ``auto`` did not pick a faster backend (a sentence), or None.
     fallback_reason: str | None = None
+    #: The temperature that calibrates the model's confidence (a fine-tuned bundle's, fitted on its
+    #: validation photos; 1.0: none). :meth:`probabilities` applies it, whatever the runtime.
+    temperature: float = 1.0
+    #: Above this out-of-distribution score (:meth:`unusual`) a photo looks unlike the training
+    #: photos (a bundle's, fitted on its validation photos); None: not known.
+    ood_threshold: float | None = None
     lock: threading.RLock
     device: torch.device
 
@@ -124,9 +130,24 @@ class ImageClassifier:
         """The CPU threads one forward pass keeps busy (loader threads get the other cores)."""
         return torch.get_num_threads()
 
-    def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """Softmax probabilities (N, classes) for a prepared NCHW float32 batch."""
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """The model's raw scores (N, classes) for a prepared NCHW float32 batch: what a runtime supplies."""
         raise NotImplementedError
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Calibrated softmax probabilities (N, classes) for a prepared NCHW float32 batch."""
+        from resnet_gui.core.calibration import calibrated_probabilities
+
+        return calibrated_probabilities(self.logits(batch), self.temperature)
+
+    def unusual(self, logits: np.ndarray) -> np.ndarray | None:
+        """Per photo, whether it looks unlike the training photos (its energy score is above the
+        bundle's threshold); None when the model has no threshold (not fine-tuned here)."""
+        if self.ood_threshold is None:
+            return None
+        from resnet_gui.core.calibration import ood_scores
+
+        return ood_scores(logits, self.temperature) > self.ood_threshold
 
     def top_k(self, probabilities: np.ndarray, k: int) -> list[tuple[Prediction, ...]]:
         """The ``k`` most probable classes of each row, best first."""
@@ -207,6 +228,10 @@ class Classifier(ImageClassifier):
         self.channels_last = channels_last
         self.bf16 = bf16
         self.lock = threading.RLock()
+        from resnet_gui.core.metadata import metadata_ood_threshold, metadata_temperature
+
+        self.temperature = metadata_temperature(loaded.metadata)
+        self.ood_threshold = metadata_ood_threshold(loaded.metadata)
         model = loaded.model.eval().to(self.device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -236,9 +261,9 @@ class Classifier(ImageClassifier):
             tensor = tensor.contiguous(memory_format=torch.channels_last)
         return tensor
 
-    def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """Softmax probabilities (N, classes) for a prepared NCHW batch."""
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """The model's raw scores (N, classes) for a prepared NCHW batch, as float32."""
         tensor = self.to_tensor(batch)
         with self.lock, torch.inference_mode(), self._autocast():
             logits = self.model(tensor)
-        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+        return logits.float().cpu().numpy()

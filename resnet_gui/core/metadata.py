@@ -11,7 +11,9 @@ meaningless (and ``--json`` print invalid JSON).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resnet_gui.core.errors import ModelMetadataError, NonFiniteWeightsError
@@ -22,10 +24,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_NAME_LENGTH",
+    "MAX_OOD_THRESHOLD",
     "check_finite_weights",
     "metadata_categories",
+    "metadata_data_root",
+    "metadata_has_temperature",
     "metadata_name",
+    "metadata_ood_threshold",
     "metadata_preprocessing",
+    "metadata_temperature",
     "metadata_unsure_threshold",
 ]
 
@@ -87,28 +94,91 @@ def metadata_name(metadata: Mapping[str, str], fallback: str) -> str:
     return _check_name(metadata["name"], "its name")
 
 
+def _decoded_field(metadata: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    """A JSON-object field (a JSON string in a weights file's metadata, or already a dict), or None."""
+    value = metadata.get(key)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, Mapping) else None
+
+
+def _metric_number(metadata: Mapping[str, Any], key: str) -> float | None:
+    """``metrics`` → ``key`` as a finite float, or None (absent, malformed, not a number)."""
+    metrics = _decoded_field(metadata, "metrics")
+    value = None if metrics is None else metrics.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 def metadata_unsure_threshold(metadata: Mapping[str, Any]) -> float | None:
     """The probability under which a bundle's own metrics call its top prediction unsure, if it says.
 
     Read from ``metrics`` → ``unsure_threshold`` (a JSON string in a weights file's metadata, or a
     dict): a fraction in (0, 1), or a percentage in [1, 100). Anything else (absent, malformed, out of
     range) gives None, so the app's default applies: a bad value never stops a model from loading.
+    A fine-tune fits it on its validation photos (:func:`resnet_gui.core.calibration.unsure_threshold`),
+    on the temperature-scaled probabilities: compare it with those.
     """
-    metrics = metadata.get("metrics")
-    if isinstance(metrics, str):
-        try:
-            metrics = json.loads(metrics)
-        except ValueError:
-            return None
-    if not isinstance(metrics, Mapping):
+    value = _metric_number(metadata, "unsure_threshold")
+    if value is None:
         return None
-    value = metrics.get("unsure_threshold")
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        return None
-    value = float(value)
     if 1.0 <= value < 100.0:
         value /= 100.0
     return value if 0.0 < value < 1.0 else None
+
+
+def metadata_temperature(metadata: Mapping[str, Any]) -> float:
+    """The temperature a bundle's logits are divided by before the softmax (``metrics`` →
+    ``temperature``); 1.0 (no scaling) when absent or not a number in [TEMPERATURE_MIN,
+    TEMPERATURE_MAX]: an old bundle, or a damaged or hostile one, is used as it is."""
+    from resnet_gui.core.calibration import TEMPERATURE_MAX, TEMPERATURE_MIN
+
+    value = _metric_number(metadata, "temperature")
+    return value if value is not None and TEMPERATURE_MIN <= value <= TEMPERATURE_MAX else 1.0
+
+
+def metadata_has_temperature(metadata: Mapping[str, Any]) -> bool:
+    """Whether the bundle holds a usable fitted temperature (it was calibrated), even one of 1.0."""
+    from resnet_gui.core.calibration import TEMPERATURE_MAX, TEMPERATURE_MIN
+
+    value = _metric_number(metadata, "temperature")
+    return value is not None and TEMPERATURE_MIN <= value <= TEMPERATURE_MAX
+
+
+#: The largest out-of-distribution threshold accepted (an energy score is a logit-sized number).
+MAX_OOD_THRESHOLD = 1e6
+
+
+def metadata_ood_threshold(metadata: Mapping[str, Any]) -> float | None:
+    """The energy score above which a photo looks unlike the bundle's training photos (``metrics``
+    → ``ood_threshold``), fitted with the bundle's temperature; None when absent, not a finite
+    number within ±:data:`MAX_OOD_THRESHOLD`, or fitted for another score (``ood_score``)."""
+    from resnet_gui.core.calibration import OOD_SCORE
+
+    metrics = _decoded_field(metadata, "metrics")
+    if metrics is None or metrics.get("ood_score", OOD_SCORE) != OOD_SCORE:
+        return None
+    value = _metric_number(metadata, "ood_threshold")
+    return value if value is not None and abs(value) <= MAX_OOD_THRESHOLD else None
+
+
+def metadata_data_root(metadata: Mapping[str, Any]) -> Path | None:
+    """The dataset folder a bundle was fine-tuned on (``training`` → ``data_root``), or None.
+
+    Only what the file says, checked to be an absolute path of bounded length: whether the folder
+    is still there is for the caller to look at (it may have moved since the training).
+    """
+    training = _decoded_field(metadata, "training")
+    value = None if training is None else training.get("data_root")
+    if not isinstance(value, str) or not value or len(value) > 4096 or "\x00" in value:
+        return None
+    path = Path(value)
+    return path if path.is_absolute() else None
 
 
 def check_finite_weights(state_dict: Mapping[str, torch.Tensor], source: str = "") -> None:

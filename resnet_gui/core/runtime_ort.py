@@ -98,11 +98,15 @@ class OrtSession:
         shape = outputs[0].shape
         self.num_classes = shape[-1] if shape and isinstance(shape[-1], int) else None
 
-    def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """Softmax probabilities (N, classes) for a prepared NCHW float32 batch."""
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """The graph's raw scores (N, classes) for a prepared NCHW float32 batch."""
         feed = {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
         (logits,) = self.session.run(None, feed)[:1]
-        return softmax(np.asarray(logits))
+        return np.asarray(logits, dtype=np.float32)
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Softmax probabilities (N, classes) for a prepared NCHW float32 batch (no calibration)."""
+        return softmax(self.logits(batch))
 
 
 def weights_digest(loaded: LoadedModel) -> str:
@@ -204,9 +208,9 @@ class _RunsOnOrt:
     def compute_threads(self) -> int:
         return self.session.threads
 
-    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+    def logits(self, batch: np.ndarray) -> np.ndarray:
         with self.lock:
-            return self.session.probabilities(batch)
+            return self.session.logits(batch)
 
 
 class OrtClassifier(_RunsOnOrt, Classifier):

@@ -936,6 +936,7 @@ class Controller(QObject):
                 known=self.known_classes(),
                 unsure=bool(rows) and rows[0].probability < threshold,
                 threshold=threshold,
+                unusual=image.classification.unusual if image.classification is not None else False,
             )
         self.predictions_changed.emit(view)
 

@@ -71,9 +71,10 @@ class DecodeFailure:
 class Classification:
     """The class probabilities of one image under one model (top-k is cut from them in the UI)."""
 
-    probabilities: np.ndarray = field(repr=False)  # (classes,) float32
+    probabilities: np.ndarray = field(repr=False)  # (classes,) float32, calibrated
     decode_seconds: float
     inference_seconds: float
+    unusual: bool = False  # it looks unlike the photos the model was trained on (fine-tuned models)
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ class PredictionsView:
     message: str = ""
     known: tuple[str, ...] = ()  # every class of the model, when it knows few (else empty)
     unsure: bool = False  # the top probability is below ``threshold``
+    unusual: bool = False  # the photo looks unlike the model's training photos
     threshold: float = 0.5  # under this top probability the prediction is marked "not sure"
 
 

@@ -36,11 +36,23 @@ from resnet_gui.gui.qtutil import (
 
 VIEW_LABELS = ((VIEW_OVERLAY, "Overlay"), (VIEW_SIDE_BY_SIDE, "Side by side"), (VIEW_IMAGE, "Photo"))
 SCORE_TOOLTIP = (
-    "Faithfulness (the deletion test): the most highlighted pixels are blurred away first and the\n"
-    "class probability is measured as more and more of the photo goes; the same is done in random\n"
-    "order. A map that points at what the model really uses makes the score fall faster than random.\n"
-    "It costs about 20 runs of the model."
+    "Faithfulness (ROAD, Rong et al. 2022): the map's most important pixels are removed and filled\n"
+    "in from their surroundings, then its least important ones, at 10 % to 90 % of the photo; a map\n"
+    "that points at what the model really uses makes the class fall when its important pixels go and\n"
+    "stay when the others go. A random map is scored the same way as the yardstick.\n"
+    "It costs about 37 runs of the model."
 )
+SCORE_COST = "about 37 runs of the model"
+
+
+def describe_score(result: Any, label: str) -> tuple[str, str]:
+    """(score line, one-line meaning) of a core ``RoadResult`` or ``DeletionResult``, for people."""
+    if getattr(result, "key", "") == "road":
+        random = f", a random map {result.random_score:+.2f}" if result.random_score is not None else ""
+        score = f"ROAD score {result.score:+.2f}{random} (higher is better)"
+        mark = {"faithful": "✓", "weak": "~"}.get(result.verdict, "✗")
+        return score, f"{mark} {result.summary(label)}"
+    return describe_deletion(result, label)
 
 
 def describe_deletion(deletion: Any, label: str) -> tuple[str, str]:
@@ -189,6 +201,12 @@ class ExplanationPanel(QWidget):
         self.score_label.setToolTip(SCORE_TOOLTIP)
         self.score_meaning = QLabel()
         self.score_meaning.setWordWrap(True)
+        # A map that scores badly: one click shows the same class with the method the score suggests.
+        self.try_button = QPushButton()
+        self.try_button.setAutoDefault(False)
+        self.try_button.hide()
+        self.try_button.clicked.connect(self._try_suggested)
+        self._suggested = ""
 
         self.export_button = QPushButton("Export PNG…")
         self.export_button.setToolTip("Save the image as shown, with its overlay (Ctrl+E)")
@@ -213,6 +231,7 @@ class ExplanationPanel(QWidget):
         score_box.addWidget(self.score_button, 0, Qt.AlignmentFlag.AlignLeft)
         score_box.addWidget(self.score_label)
         score_box.addWidget(self.score_meaning)
+        score_box.addWidget(self.try_button, 0, Qt.AlignmentFlag.AlignLeft)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -309,6 +328,11 @@ class ExplanationPanel(QWidget):
     def current_method(self) -> str:
         return self.method.currentData() or ""
 
+    def _try_suggested(self) -> None:
+        index = self.method.findData(self._suggested)
+        if index >= 0:
+            self.method.setCurrentIndex(index)  # as picking it in the list does
+
     def _method_picked(self, index: int) -> None:
         self._show_method_help()
         key = self.method.itemData(index)
@@ -354,20 +378,27 @@ class ExplanationPanel(QWidget):
         if view.state == "running" and view.slow:
             text = f"{view.text} This method is slow: it runs the model many times."
         if view.scoring:
-            text = "Checking faithfulness (about 20 runs of the model)…"
+            text = f"Checking faithfulness ({SCORE_COST})…"
         self.status.setText(text)
         ready = view.state == "ready"
         self.score_button.setEnabled(ready and not view.scoring and view.deletion is None)
         if view.deletion is not None:
-            score, meaning = describe_deletion(view.deletion, view.label)
+            score, meaning = describe_score(view.deletion, view.label)
             self.score_label.setText(score)
             self.score_meaning.setText(meaning)
             self.score_meaning.setToolTip(view.deletion.summary(view.label))  # type: ignore[attr-defined]
+            self._suggested = getattr(view.deletion, "suggestion", None) or ""
         elif ready:
-            self.score_label.setText("Not checked yet: it costs about 20 runs of the model.")
+            self.score_label.setText(f"Not checked yet: it costs {SCORE_COST}.")
             self.score_meaning.setText("")
         else:
             self.score_label.setText("")
             self.score_meaning.setText("")
+        if view.deletion is None:
+            self._suggested = ""
+        suggested = self.method.findData(self._suggested) if self._suggested else -1
+        if suggested >= 0:
+            self.try_button.setText(f"Try {self.method.itemText(suggested)} on this photo")
+        self.try_button.setVisible(suggested >= 0 and ready)
         self.score_label.setVisible(bool(self.score_label.text()))
         self.score_meaning.setVisible(bool(self.score_meaning.text()))

@@ -35,6 +35,7 @@ from resnet_gui.gui.qtutil import (
 
 MAX_K = 20
 NOT_SURE = "not sure"
+UNUSUAL = "This photo looks unlike the photos the model was trained on: its answer may mean little."
 HINT = "Click a prediction to see where the model looked."
 
 
@@ -304,14 +305,16 @@ class PredictionsPanel(QWidget):
         self.status.setText(text)
         self.status.setVisible(bool(text))
         ready = view.state == "ready" and bool(view.rows)
-        if ready and view.unsure:
+        if ready and view.unusual:
+            self.hint.setText(UNUSUAL)
+        elif ready and view.unsure:
             self.hint.setText(
                 f"Not sure: no class reaches {view.threshold * 100:.0f} %. The photo may show something "
                 "this model does not know."
             )
         else:
             self.hint.setText(HINT)
-        self.hint.setVisible(ready and (view.unsure or view.selected is None))
+        self.hint.setVisible(ready and (view.unusual or view.unsure or view.selected is None))
         self.known.setText(f"This model only knows: {', '.join(view.known)}" if view.known else "")
         self.known.setVisible(bool(view.known))
         self.set_threshold(view.threshold)

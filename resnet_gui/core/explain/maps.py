@@ -45,6 +45,7 @@ __all__ = [
     "UNSEEN_STYLES",
     "DeletionResult",
     "ProbabilityModel",
+    "RoadResult",
     "colorize",
     "deletion_score",
     "map_to_image",
@@ -423,6 +424,115 @@ class DeletionResult:
             f"(random squares: {after_random:.2f}); area under the deletion curve {self.auc:.2f} "
             f"vs {self.random_auc:.2f} for random order (lower is better)"
         )
+
+
+#: ROAD scores (see :class:`RoadResult`) at or below this count as "weak" whatever the random
+#: maps score: removing the map's pixels moves the probability by only a few hundredths.
+ROAD_WEAK_BELOW = 0.02
+
+#: :attr:`RoadResult.verdict`'s values, best first.
+VERDICTS: tuple[str, ...] = ("faithful", "weak", "not faithful")
+
+
+@dataclass(frozen=True)
+class RoadResult:
+    """A heat map's ROAD score (Rong et al., ICML 2022), its curves and what to tell the user.
+
+    ``removed[i]`` is the share of pixels removed (0.1 to 0.9) and filled in again by noisy
+    linear imputation (see :mod:`resnet_gui.core.explain.road`); ``morf[i]`` is the target's
+    probability after removing that share of the MOST relevant pixels first, ``lerf[i]`` after
+    removing the LEAST relevant first; ``original`` is the probability of the untouched input.
+
+    ``score`` is pytorch-grad-cam's ``ROADCombined``: ``(mean(lerf) - mean(morf)) / 2``, in
+    probability units (-0.5 to 0.5). Positive: removing what the map calls important hurts the
+    prediction more than removing what it calls unimportant. A random map scores 0 on average,
+    but on one photo it can score well above 0 when its blobs happen to fall on the object
+    (up to +0.2 on the sample photos), so ``random_score`` is the yardstick: the mean ROAD score
+    of random maps as coarse as Grad-CAM's, on the same photo (None when none were scored).
+    ``verdict`` is one of :data:`VERDICTS` (see :func:`road_verdict`), ``sentence`` says it in
+    plain words for the class ``label``, and ``suggestion`` is the catalog key of the method to
+    compare with when the verdict is not ``faithful`` (else None).
+    """
+
+    score: float
+    verdict: str
+    sentence: str
+    suggestion: str | None
+    removed: np.ndarray
+    morf: np.ndarray
+    lerf: np.ndarray
+    original: float
+    random_score: float | None = None
+    target: int = -1
+    method: str | None = None
+    label: str = ""
+    key: str = "road"
+
+    @property
+    def better_than_random(self) -> bool:
+        """Whether the map beats the random maps (or, without them, their average of 0)."""
+        return self.score > (self.random_score if self.random_score is not None else 0.0)
+
+    def summary(self, label: str | None = None) -> str:
+        """The plain-words sentence (for another ``label``, if given)."""
+        if label is None or label == self.label:
+            return self.sentence
+        return road_sentence(
+            self.score, self.morf, self.lerf, self.original, label, self.method, self.random_score
+        )[0]
+
+    def curve(self) -> dict[str, object]:
+        """The curves as plain numbers (for JSON): percent removed -> probability, MoRF and LeRF."""
+        return {
+            "removed_percent": [round(float(r) * 100, 6) for r in self.removed],
+            "most_relevant_first": [float(p) for p in self.morf],
+            "least_relevant_first": [float(p) for p in self.lerf],
+            "original": float(self.original),
+        }
+
+
+def road_verdict(score: float, random_score: float | None = None) -> str:
+    """The :data:`VERDICTS` entry for a ROAD score: ``not faithful`` at or below 0, ``weak`` at
+    or below the random maps' score or :data:`ROAD_WEAK_BELOW`, else ``faithful``."""
+    if score <= 0.0:
+        return VERDICTS[2]
+    if score <= ROAD_WEAK_BELOW or (random_score is not None and score <= random_score):
+        return VERDICTS[1]
+    return VERDICTS[0]
+
+
+def road_sentence(
+    score: float,
+    morf: np.ndarray,
+    lerf: np.ndarray,
+    original: float,
+    label: str,
+    method: str | None,
+    random_score: float | None = None,
+) -> tuple[str, str | None]:
+    """(one sentence for people, the catalog key of the method to try or None) for a ROAD score."""
+    from resnet_gui.core.explain.catalog import CATALOG
+    from resnet_gui.core.explain.scores import suggest_method
+
+    name = CATALOG[method].display_name if method in CATALOG else "the map"
+    label = label or "the class"
+    verdict = road_verdict(score, random_score)
+    yardstick = f"; a random map scores {random_score:+.2f}" if random_score is not None else ""
+    removing = (
+        f"removing what {name} marks as important lowers '{label}' from {original:.2f} to "
+        f"{float(np.mean(morf)):.2f} on average, removing what it marks as unimportant to "
+        f"{float(np.mean(lerf)):.2f}"
+    )
+    head = f"(ROAD {score:+.2f}{yardstick})"
+    if verdict == VERDICTS[0]:
+        return f"Faithful {head}: {removing}, so the map shows what the model uses.", None
+    suggestion = suggest_method(method)
+    advice = f" Try {CATALOG[suggestion].display_name} on the same photo." if suggestion else ""
+    if verdict == VERDICTS[1]:
+        meaning = "hardly better than a random map, so the map only loosely shows what the model uses."
+        return f"Weak {head}: {removing}: {meaning}{advice}", suggestion
+    meaning = "no better than chance, so the map does not show what the model uses."
+    return f"Not faithful {head}: {removing}: {meaning}{advice}", suggestion
 
 
 def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:

@@ -18,6 +18,7 @@ from resnet_gui.core.engine import Classifier
 from resnet_gui.core.explain.base import Explanation, ExplanationCancelled
 from resnet_gui.core.explain.maps import (
     DeletionResult,
+    RoadResult,
     deletion_score,
     map_to_image,
     normalize_maps,
@@ -33,7 +34,13 @@ class ExplainedClass:
 
     explanation: Explanation
     map_on_image: np.ndarray = field(repr=False)  # (H, W) float32 in 0..1, NaN where the model saw nothing
-    deletion: DeletionResult | None = None
+    deletion: DeletionResult | None = None  # with score="deletion"
+    road: RoadResult | None = None  # with score="road" (what score=True means)
+
+    @property
+    def faithfulness(self) -> RoadResult | DeletionResult | None:
+        """The faithfulness result that was asked for, if any."""
+        return self.road if self.road is not None else self.deletion
 
     @property
     def label(self) -> str:
@@ -73,7 +80,7 @@ def explain_photo(
     top_k: int = 1,
     fit: str = "crop",
     shared_scale: bool = True,
-    score: bool = False,
+    score: bool | str = False,
     params: dict[str, Any] | None = None,
     progress: Callable[[float], None] | None = None,
     cancel: Callable[[], bool] | None = None,
@@ -82,8 +89,14 @@ def explain_photo(
 
     Maps are normalised with one shared scale (``shared_scale``) so a weak class looks weak, then
     mapped back through the crop geometry onto the full-resolution photo. With ``score`` each map
-    also gets its deletion (faithfulness) score against a random-order baseline.
+    also gets a faithfulness score: a key of :data:`~resnet_gui.core.explain.scores.SCORES`
+    (``"road"``, ``"deletion"``), or True for the default (ROAD).
     """
+    from resnet_gui.core.explain.scores import DEFAULT_SCORE, SCORES
+
+    score_key = DEFAULT_SCORE if score is True else (score or None)
+    if score_key is not None and score_key not in SCORES:
+        raise ValueError(f"unknown faithfulness score {score_key!r}; choose one of {', '.join(SCORES)}")
     began = time.perf_counter()
     prepared = prepare_for_fit(classifier, image, fit)
     explanations = explain(
@@ -92,13 +105,25 @@ def explain_photo(
     display = normalize_maps([e.heatmap for e in explanations], shared=shared_scale)
     classes = []
     for explanation, map01 in zip(explanations, display, strict=True):
-        deletion = None
-        if score:
-            if cancel is not None and cancel():
-                raise ExplanationCancelled("The explanation was cancelled.")
+        deletion = road = None
+        if score_key is not None and cancel is not None and cancel():
+            raise ExplanationCancelled("The explanation was cancelled.")
+        if score_key == "deletion":
             deletion = deletion_score(classifier, prepared, explanation.heatmap, explanation.target_index)
+        elif score_key == "road":
+            from resnet_gui.core.explain.road import road_score
+
+            road = road_score(
+                classifier,
+                prepared,
+                explanation.heatmap,
+                explanation.target_index,
+                method=explanation.method,
+                label=explanation.target_label,
+                cancel=cancel,
+            )
         on_image = map_to_image(map01, image.size, classifier.preprocessing, fit=fit)
-        classes.append(ExplainedClass(explanation, on_image, deletion))
+        classes.append(ExplainedClass(explanation, on_image, deletion, road))
     return PhotoExplanation(
         image, explanations[0].method if explanations else method, fit, classes, time.perf_counter() - began
     )

@@ -26,10 +26,26 @@ from typing import Any
 import numpy as np
 
 from resnet_gui.core.atomic import atomic_path, output_reason
+from resnet_gui.core.calibration import (
+    ECE_BINS,
+    ReliabilityBin,
+    calibrated_probabilities,
+    describe_bin,
+    expected_calibration_error,
+    ood_scores,
+    reliability,
+    rescale_probabilities,
+)
 from resnet_gui.core.csvcells import csv_bytes, csv_line
 from resnet_gui.core.engine import Classifier
 from resnet_gui.core.errors import ImageLoadError, OutputError
 from resnet_gui.core.formats import REPORT_FORMAT
+from resnet_gui.core.metadata import (
+    metadata_has_temperature,
+    metadata_ood_threshold,
+    metadata_temperature,
+    metadata_unsure_threshold,
+)
 from resnet_gui.core.models import LoadedModel, load_model
 from resnet_gui.core.text import printable, printable_path
 from resnet_gui.core.training.dataset import DatasetError, Sample, scan_dataset
@@ -40,6 +56,7 @@ from resnet_gui.core.training.split import Split
 
 __all__ = [
     "ClassMetrics",
+    "EvaluationCalibration",
     "EvaluationReport",
     "WrongPrediction",
     "compute_metrics",
@@ -95,6 +112,82 @@ def compute_metrics(
     return confusion, per_class, accuracy
 
 
+@dataclass(frozen=True)
+class EvaluationCalibration:
+    """How far the model's confidence can be believed on the evaluated photos.
+
+    ``before``: the plain softmax; ``after``: divided by the bundle's temperature (``None`` when
+    the model has none: not fine-tuned here, or fine-tuned before calibration existed). The
+    reported confidences are the ``after`` ones where there is a temperature.
+    """
+
+    temperature: float | None
+    ece_before: float
+    ece_after: float | None
+    reliability_before: tuple[ReliabilityBin, ...]
+    reliability_after: tuple[ReliabilityBin, ...] | None
+    unsure_threshold: float | None = None
+    unsure_share: float | None = None
+    """The share of photos under the bundle's "not sure" threshold."""
+    sure_accuracy: float | None = None
+    """The accuracy on the photos at or above it."""
+    ood_threshold: float | None = None
+    ood_share: float | None = None
+    """The share of photos the bundle's out-of-distribution threshold flags (None: no threshold,
+    or the runtime gives no logits)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bins": ECE_BINS,
+            "temperature": self.temperature,
+            "ece_before": self.ece_before,
+            "ece_after": self.ece_after,
+            "reliability_before": [b.to_dict() for b in self.reliability_before],
+            "reliability_after": (
+                None if self.reliability_after is None else [b.to_dict() for b in self.reliability_after]
+            ),
+            "unsure_threshold": self.unsure_threshold,
+            "unsure_share": self.unsure_share,
+            "sure_accuracy": self.sure_accuracy,
+            "ood_threshold": self.ood_threshold,
+            "ood_share": self.ood_share,
+            "sentences": self.sentences(),
+        }
+
+    def sentences(self) -> list[str]:
+        """The calibration of these photos in plain words."""
+        gap = "the average gap between how sure the model says it is and how often it is right"
+        if self.temperature is None or self.ece_after is None:
+            lines = [
+                f"Calibration error (ECE, {ECE_BINS} bins; {gap}): {self.ece_before * 100:.1f} %. The "
+                "model holds no calibration (it was not fine-tuned by this app, or before calibration "
+                "existed), so its probabilities are its own."
+            ]
+        else:
+            lines = [
+                f"Calibration error (ECE, {ECE_BINS} bins; {gap}): {self.ece_before * 100:.1f} % "
+                f"before scaling, {self.ece_after * 100:.1f} % after (the model's temperature "
+                f"{self.temperature:.2f})."
+            ]
+        table = self.reliability_after if self.reliability_after is not None else self.reliability_before
+        busiest = max(table, key=lambda b: b.count)
+        if busiest.count:
+            lines.append(describe_bin(busiest))
+        if self.unsure_threshold is not None and self.unsure_share is not None:
+            rest = (
+                f"; on the others it is right {self.sure_accuracy * 100:.1f} % of the time"
+                if self.sure_accuracy is not None
+                else ""
+            )
+            lines.append(
+                f"{self.unsure_share * 100:.1f} % of these photos are marked not sure (under "
+                f"{self.unsure_threshold * 100:.0f} %){rest}."
+            )
+        if self.ood_share is not None:
+            lines.append(f"{self.ood_share * 100:.1f} % of these photos look unlike the training photos.")
+        return lines
+
+
 @dataclass
 class EvaluationReport:
     """Everything :func:`evaluate` measured. Rows of ``confusion`` are ``classes``, columns ``columns``."""
@@ -113,6 +206,7 @@ class EvaluationReport:
     seconds: float = 0.0
     split: str = ""
     """The part of the folder scored: ``train``/``val``/``test``, or ``""`` for the whole folder."""
+    calibration: EvaluationCalibration | None = None
 
     @property
     def macro_f1(self) -> float:
@@ -148,6 +242,7 @@ class EvaluationReport:
                 for w in self.most_confident_wrong
             ],
             "unreadable": [{"path": self._rel(i.path), "reason": i.reason} for i in self.unreadable],
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
             "seconds": round(self.seconds, 2),
         }
 
@@ -344,6 +439,12 @@ def iter_evaluate(
     predicted: list[int] = []
     outcomes: list[tuple[Sample, int, float, float]] = []
     unreadable: list[FileIssue] = []
+    metadata = loaded.metadata
+    calibrated = metadata_has_temperature(metadata)
+    temperature = metadata_temperature(metadata)
+    plain_rows: list[np.ndarray] = []
+    scaled_rows: list[np.ndarray] = []
+    energies: list[np.ndarray] = []
     progress = Progress("evaluate", 0, len(samples))
 
     def job(sample: Sample):
@@ -369,7 +470,17 @@ def iter_evaluate(
             if cancel is not None and cancel():
                 raise Cancelled("The evaluation was cancelled.")
             if arrays:
-                probabilities = classifier.probabilities(np.stack(arrays))
+                batch = np.stack(arrays)
+                logits = _raw_logits(classifier, batch)
+                if logits is None:  # a runtime that gives probabilities only: no OOD score
+                    plain = classifier.probabilities(batch)
+                    probabilities = rescale_probabilities(plain, temperature)
+                else:
+                    plain = calibrated_probabilities(logits, 1.0)
+                    probabilities = calibrated_probabilities(logits, temperature)
+                    energies.append(ood_scores(logits, temperature))
+                plain_rows.append(plain)
+                scaled_rows.append(probabilities)
                 for sample, row in zip(kept, probabilities, strict=True):
                     best = int(row.argmax())
                     column = mapping.get(best, other)
@@ -405,6 +516,60 @@ def iter_evaluate(
         predictions=[(s.path, classes[s.label], columns[c], conf) for s, c, conf, _ in outcomes],
         seconds=time.perf_counter() - began,
         split=scored_split,
+        calibration=_calibration(
+            plain_rows,
+            scaled_rows,
+            energies,
+            [category_of[sample.label] for sample, _, _, _ in outcomes],
+            temperature if calibrated else None,
+            metadata_unsure_threshold(metadata),
+            metadata_ood_threshold(metadata) if calibrated else None,
+        ),
+    )
+
+
+def _raw_logits(classifier: Any, batch: np.ndarray) -> np.ndarray | None:
+    """The model's logits for a prepared batch, before any temperature; None if it gives none
+    (every classifier of :mod:`resnet_gui.core.engine` and the runtimes has ``logits``)."""
+    method = getattr(classifier, "logits", None)
+    return np.asarray(method(batch), dtype=np.float32) if callable(method) else None
+
+
+def _calibration(
+    plain_rows: list[np.ndarray],
+    scaled_rows: list[np.ndarray],
+    energies: list[np.ndarray],
+    targets: list[int],
+    temperature: float | None,
+    unsure: float | None,
+    ood: float | None,
+) -> EvaluationCalibration | None:
+    """ECE and the reliability table before and after the bundle's temperature, and its flags."""
+    if not plain_rows:
+        return None
+    plain, scaled = np.concatenate(plain_rows), np.concatenate(scaled_rows)
+    labels = np.asarray(targets, dtype=np.int64)
+    confidence = scaled.max(axis=1)
+    correct = scaled.argmax(axis=1) == labels
+    unsure_share = sure_accuracy = None
+    if unsure is not None:
+        sure = confidence >= unsure
+        unsure_share = float(1.0 - sure.mean())
+        sure_accuracy = float(correct[sure].mean()) if sure.any() else None
+    ood_share = None
+    if ood is not None and energies and sum(len(e) for e in energies) == len(labels):
+        ood_share = float(np.mean(np.concatenate(energies) > ood))
+    return EvaluationCalibration(
+        temperature=temperature,
+        ece_before=expected_calibration_error(plain, labels),
+        ece_after=None if temperature is None else expected_calibration_error(scaled, labels),
+        reliability_before=tuple(reliability(plain, labels)),
+        reliability_after=None if temperature is None else tuple(reliability(scaled, labels)),
+        unsure_threshold=unsure,
+        unsure_share=unsure_share,
+        sure_accuracy=sure_accuracy,
+        ood_threshold=ood,
+        ood_share=ood_share,
     )
 
 

@@ -35,6 +35,7 @@ import copy
 import dataclasses
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from resnet_gui.core.calibration import MIN_VALIDATION_PHOTOS, Calibration, calibrate
 from resnet_gui.core.engine import select_device
 from resnet_gui.core.errors import TrainingDivergedError
 from resnet_gui.core.metadata import check_finite_weights
@@ -356,6 +358,23 @@ def _evaluate_source(
     return total_loss / count, correct / count, count
 
 
+def _logits_of(
+    module: nn.Module, source: _Source, run: _Run, batch_size: int, cancel: Callable[[], bool]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The float32 logits (photos, classes) and labels of ``module`` on ``source``; None if cancelled."""
+    chunks, labels = [], []
+    with torch.no_grad():
+        for inputs, batch_labels in source.batches(batch_size, epoch=0, stage="eval", shuffle=False):
+            if cancel():
+                return None
+            with run.context():
+                chunks.append(module(inputs).float().cpu().numpy())
+            labels.append(batch_labels.numpy())
+    if not chunks:
+        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
+    return np.concatenate(chunks), np.concatenate(labels)
+
+
 # --- the generator ----------------------------------------------------------------------------
 
 
@@ -428,6 +447,7 @@ def train(
     history = [_epoch_from_dict(entry) for entry in state.history]
     status = "finished"
     test_accuracy = None
+    calibration: Calibration | None = None
     cache_hits: list[str] = []
     try:
         # Frozen-part outputs: computed once (or taken from the cache) for the stages left to run.
@@ -542,6 +562,15 @@ def train(
         if state.best_state is not None:
             network.load_state_dict(state.best_state, strict=False)
 
+        if split.val:
+            # Confidence you can believe: fitted on the validation logits of the kept weights.
+            yield Progress("calibrate", 0, len(split.val), "calibrating on the validation split")
+            scored_val = _logits_of(parts.trainable, val_source, run, config.batch_size, cancel)
+            if scored_val is None:
+                raise _CancelledRun
+            calibration = calibrate(*scored_val)
+            yield Progress("calibrate", len(split.val), len(split.val), "calibrated")
+
         if split.test:
             yield Progress("test", 0, len(split.test), "scoring the test split")
             test_source = _Source(split.test, frozen=frozen, run=run, augment=False)
@@ -565,6 +594,7 @@ def train(
     seconds = time.perf_counter() - began
     best = _best_epoch(history, state)
     metrics = _metrics(history, state, test_accuracy, seconds, feature_seconds, status)
+    metrics.update(_calibration_metrics(calibration, split, status))
     bundle = None
     if status != "cancelled" or (save_on_cancel and state.best_state is not None):
         if state.best_state is not None:
@@ -905,6 +935,24 @@ def _metrics(
     }
 
 
+def _calibration_metrics(calibration: Calibration | None, split: Split, status: str) -> dict[str, Any]:
+    """The bundle's calibration entries; without a fit, why not (the readers then keep defaults)."""
+    if calibration is not None:
+        return calibration.to_metrics()
+    if not split.val:
+        reason = (
+            "There is no validation split, so the confidence could not be calibrated: the probabilities "
+            'are the model\'s own, with no "not sure" or "unlike the training photos" threshold.'
+        )
+    elif len(split.val) < MIN_VALIDATION_PHOTOS:
+        reason = f"Too few validation photos ({len(split.val)}) to calibrate the confidence."
+    elif status == "cancelled":
+        reason = "The run was stopped before the confidence was calibrated."
+    else:
+        reason = "The validation photos gave no usable scores, so the confidence was not calibrated."
+    return {"calibration": {"note": reason}}
+
+
 def _save(
     out: Path,
     network: nn.Module,
@@ -919,6 +967,8 @@ def _save(
         "base_model": loaded.name,
         "base_weights": loaded.weights_description,
         "base_fingerprint": identity["base_fingerprint"],
+        # Where the photos were: the export and correction features find them again from here.
+        "data_root": os.path.abspath(split.root),
     }
     write_bundle(
         out,

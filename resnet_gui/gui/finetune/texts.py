@@ -22,6 +22,7 @@ PHASE_TEXT = {
         "Reading the training photos through the network (once; the epochs then take little time)"
     ),
     "test": "Scoring the test photos",
+    "calibrate": "Checking how sure the model should be, on the validation photos",
 }
 """The training page's line for each phase of core's Progress events."""
 
