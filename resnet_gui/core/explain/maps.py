@@ -582,6 +582,21 @@ def _random_block_order(shape: tuple[int, ...], block: int, rng: np.random.Gener
     return np.lexsort((jitter, cell_rank))
 
 
+def target_probabilities(
+    classifier: ProbabilityModel, inputs: Sequence[np.ndarray], target: int, batch_size: int
+) -> np.ndarray:
+    """The probability of class ``target`` for each prepared input (C, H, W), run ``batch_size`` at
+    a time: what the faithfulness scores (deletion, ROAD) follow. Float64, shape ``(len(inputs),)``."""
+    probabilities = []
+    for start in range(0, len(inputs), batch_size):
+        batch = np.stack(inputs[start : start + batch_size]).astype(np.float32, copy=False)
+        probabilities.append(np.asarray(classifier.probabilities(batch)))
+    all_probabilities = np.concatenate(probabilities)
+    if not 0 <= target < all_probabilities.shape[1]:
+        raise ValueError(f"target {target} is not a class index (the model has {all_probabilities.shape[1]})")
+    return all_probabilities[:, target].astype(np.float64)
+
+
 def deletion_score(
     classifier: ProbabilityModel,
     prepared: np.ndarray,
@@ -656,14 +671,7 @@ def deletion_score(
     # Heat order at every step, random order at the inner steps only (0 and 1 are the same input).
     inputs = [perturbed(heat_order, int(count)) for count in counts]
     inputs += [perturbed(random_order, int(count)) for count in counts[1:-1]]
-    probabilities = []
-    for start in range(0, len(inputs), batch_size):
-        batch = np.stack(inputs[start : start + batch_size]).astype(np.float32, copy=False)
-        probabilities.append(np.asarray(classifier.probabilities(batch)))
-    all_probabilities = np.concatenate(probabilities)
-    if not 0 <= target < all_probabilities.shape[1]:
-        raise ValueError(f"target {target} is not a class index (the model has {all_probabilities.shape[1]})")
-    column = all_probabilities[:, target].astype(np.float64)
+    column = target_probabilities(classifier, inputs, target, batch_size)
     curve = column[: steps + 1]
     random_curve = np.concatenate([curve[:1], column[steps + 1 :], curve[-1:]])
     return DeletionResult(

@@ -27,7 +27,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from resnet_gui.core.explain.maps import ProbabilityModel, RoadResult, road_sentence, road_verdict
+from resnet_gui.core.explain.maps import (
+    ProbabilityModel,
+    RoadResult,
+    road_sentence,
+    road_verdict,
+    target_probabilities,
+)
 
 __all__ = [
     "NEIGHBOUR_WEIGHTS",
@@ -224,14 +230,7 @@ def road_score(
             inputs.append(
                 noisy_linear_impute(prepared, keep, noise=noise, rng=rng) if keep.any() else prepared
             )
-    probabilities = []
-    for start in range(0, len(inputs), batch_size):
-        batch = np.stack(inputs[start : start + batch_size]).astype(np.float32, copy=False)
-        probabilities.append(np.asarray(classifier.probabilities(batch)))
-    all_probabilities = np.concatenate(probabilities)
-    if not 0 <= target < all_probabilities.shape[1]:
-        raise ValueError(f"target {target} is not a class index (the model has {all_probabilities.shape[1]})")
-    column = all_probabilities[:, target].astype(np.float64)
+    column = target_probabilities(classifier, inputs, target, batch_size)
     count = len(percentiles)
     original = float(column[0])
     curves = column[1:].reshape(len(maps), 2, count)  # map, (MoRF, LeRF), percentile
