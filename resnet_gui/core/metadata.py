@@ -34,6 +34,7 @@ __all__ = [
     "metadata_preprocessing",
     "metadata_temperature",
     "metadata_unsure_threshold",
+    "metadata_val_accuracy",
 ]
 
 #: The longest class or model name accepted (a folder name is at most 255 bytes on most systems).
@@ -130,6 +131,12 @@ def metadata_unsure_threshold(metadata: Mapping[str, Any]) -> float | None:
     if 1.0 <= value < 100.0:
         value /= 100.0
     return value if 0.0 < value < 1.0 else None
+
+
+def metadata_val_accuracy(metadata: Mapping[str, Any]) -> float | None:
+    """The validation accuracy (0-1) a bundle's metrics record, or None (absent or not in [0, 1])."""
+    value = _metric_number(metadata, "val_accuracy")
+    return value if value is not None and 0.0 <= value <= 1.0 else None
 
 
 def metadata_temperature(metadata: Mapping[str, Any]) -> float:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFrame,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -51,6 +52,7 @@ from resnet_gui.core.runtime import BACKENDS
 from resnet_gui.gui import tasks
 from resnet_gui.gui.batch_view import BatchView
 from resnet_gui.gui.controller import FILE_PREFIX, Controller
+from resnet_gui.gui.corrections import CorrectionsBar, CorrectionsController, CorrectionsView
 from resnet_gui.gui.data import (
     ACTION_ALLOW_LARGE,
     ACTION_CHOOSE_WEIGHTS,
@@ -157,6 +159,7 @@ class MainWindow(QMainWindow):
         controller.alpha = self.settings.opacity
         controller.colormap = self.settings.colormap
         controller.unsure_threshold = self.settings.unsure_threshold
+        self.corrections = CorrectionsController(controller)
 
         self.setWindowTitle(APP_TITLE)
         self.setWindowIcon(app_icon())
@@ -386,6 +389,12 @@ class MainWindow(QMainWindow):
         self.message_bar = MessageBar()
         self.message_bar.action_triggered.connect(self._message_action)
 
+        self.corrections_bar = CorrectionsBar()
+        self.corrections_bar.retrain_requested.connect(self.corrections.retrain)
+        self.corrections_bar.undo_requested.connect(self.corrections.undo)
+        self.corrections_bar.cancel_requested.connect(self.corrections.cancel)
+        self.corrections.changed.connect(self._corrections_changed)
+
         self.predictions = PredictionsPanel()
         self.predictions.top_k.setValue(self.controller.top_k)
         self.predictions.target_clicked.connect(self.controller.select_target)
@@ -393,6 +402,8 @@ class MainWindow(QMainWindow):
         self.predictions.copy_requested.connect(self.copy_predictions)
         self.predictions.threshold_changed.connect(self._threshold_changed)
         self.predictions.bars_rebuilt.connect(self._set_tab_order)
+        self.predictions.correction_chosen.connect(self.corrections.correct)
+        self.predictions.new_class_requested.connect(self.ask_new_class)
 
         self.explain_panel = ExplanationPanel()
         self.explain_panel.set_opacity(self.controller.alpha)
@@ -439,6 +450,7 @@ class MainWindow(QMainWindow):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.setSpacing(0)
         left_layout.addWidget(self.message_bar)
+        left_layout.addWidget(self.corrections_bar)
         left_layout.addWidget(self.image_view, 1)
         left_layout.addWidget(self.strip)
 
@@ -678,9 +690,41 @@ class MainWindow(QMainWindow):
 
     def _predictions_changed(self, view: PredictionsView) -> None:
         self.predictions.set_view(view)
+        self._update_corrections()
         self._update_enabled()
         if self._explain_on_open is not None and view.state == "ready":
             self._explain_pending()
+
+    def _corrections_changed(self, view: CorrectionsView) -> None:
+        self.corrections_bar.set_view(view)
+        self._update_corrections()
+
+    def _update_corrections(self) -> None:
+        """ "Wrong?" for a photo opened from a file, with a model fine-tuned here, when nothing else runs."""
+        view = self.corrections.view
+        image = self.controller.current_image
+        photo = image.source.path if image is not None else None
+        reason = ""
+        if view.available and image is not None and photo is None:
+            reason = "Only a photo opened from a file can be added to the training photos"
+        elif view.state != "idle":
+            reason = view.text
+        self.predictions.set_corrections(
+            view.classes if view.available else (),
+            self.corrections.can_correct(),
+            view.label_of(photo),
+            reason,
+        )
+
+    def ask_new_class(self) -> None:
+        """ "Wrong?" → "A New Class…": ask its name, then correct the photo to it."""
+        name, ok = QInputDialog.getText(
+            self,
+            "A New Class",
+            "What does the photo show? The name of the new class:",
+        )
+        if ok and name.strip():
+            self.corrections.correct(name.strip())
 
     def _update_enabled(self) -> None:
         """Offer only what can be done now: maps need a model and an image, export needs a picture."""

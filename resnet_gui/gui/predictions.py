@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
+    QAction,
     QEnterEvent,
     QFont,
     QFontMetrics,
@@ -16,6 +17,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QMenu,
     QSizePolicy,
     QSpinBox,
     QToolButton,
@@ -37,6 +39,8 @@ MAX_K = 20
 NOT_SURE = "not sure"
 UNUSUAL = "This photo looks unlike the photos the model was trained on: its answer may mean little."
 HINT = "Click a prediction to see where the model looked."
+NEW_CLASS = "A New Class…"
+WRONG_TIP = "Say what the photo really shows: it is copied into that class's training photos"
 
 
 def format_percent(probability: float) -> str:
@@ -193,6 +197,8 @@ class PredictionsPanel(QWidget):
     copy_requested = Signal()
     threshold_changed = Signal(float)  # the "not sure" threshold, 0-1
     bars_rebuilt = Signal()  # new bars: the window puts them in the Tab order
+    correction_chosen = Signal(str)  # "Wrong?": the class the photo really is
+    new_class_requested = Signal()  # "Wrong?" → a class the model does not know yet
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -214,12 +220,31 @@ class PredictionsPanel(QWidget):
         self.copy_button.setToolTip("Copy the predictions as text (Ctrl+Shift+C)")
         self.copy_button.clicked.connect(self.copy_requested)
 
+        # "Wrong?": only with a model fine-tuned here (it knows where its training photos are).
+        self.wrong_menu = QMenu(self)
+        self.wrong_button = QToolButton()
+        self.wrong_button.setText("Wrong?")
+        self.wrong_button.setToolTip(WRONG_TIP)
+        self.wrong_button.setAccessibleName("Wrong? Pick the right class")
+        self.wrong_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.wrong_button.setMenu(self.wrong_menu)
+        self.wrong_button.hide()
+        self._correction_classes: tuple[str, ...] = ()
+        self._correction_actions: dict[str, QAction] = {}
+
         header = QHBoxLayout()
         header.setContentsMargins(0, 0, 0, 0)
         header.addWidget(title)
         header.addStretch(1)
+        header.addWidget(self.wrong_button)
         header.addWidget(self.top_k)
         header.addWidget(self.copy_button)
+
+        self.corrected = QLabel()
+        self.corrected.setWordWrap(True)
+        self.corrected.setContentsMargins(4, 0, 4, 0)
+        self.corrected.setAccessibleName("Your correction")
+        self.corrected.hide()
 
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -266,6 +291,7 @@ class PredictionsPanel(QWidget):
         layout.setSpacing(6)
         layout.addLayout(header)
         layout.addWidget(self.known)
+        layout.addWidget(self.corrected)
         layout.addWidget(self.status)
         layout.addLayout(self.rows)
         layout.addWidget(self.hint)
@@ -274,7 +300,7 @@ class PredictionsPanel(QWidget):
         self.set_view(self.view)
 
     def _apply_palette(self) -> None:
-        for label in (self.hint, self.known):
+        for label in (self.hint, self.known, self.corrected):
             palette = label.palette()
             palette.setColor(QPalette.ColorRole.WindowText, muted(self.palette()))
             label.setPalette(palette)
@@ -319,6 +345,31 @@ class PredictionsPanel(QWidget):
         self.known.setVisible(bool(view.known))
         self.set_threshold(view.threshold)
         self.copy_button.setEnabled(view.state == "ready" and bool(view.rows))
+
+    def set_corrections(
+        self, classes: tuple[str, ...], enabled: bool, corrected: str = "", reason: str = ""
+    ) -> None:
+        """Offer "Wrong?" with ``classes`` (hidden when empty); ``corrected``: what the user said
+        this photo is; ``reason``: why it cannot be corrected now (the button's tooltip)."""
+        if classes != self._correction_classes:
+            self._correction_classes = classes
+            self.wrong_menu.clear()
+            self._correction_actions = {}
+            for name in classes:
+                action = self.wrong_menu.addAction(f"It Is “{name}”")
+                action.triggered.connect(lambda _=False, name=name: self.correction_chosen.emit(name))
+                self._correction_actions[name] = action
+            self.wrong_menu.addSeparator()
+            self.wrong_menu.addAction(NEW_CLASS).triggered.connect(self.new_class_requested)
+        ready = self.view.state == "ready" and bool(self.view.rows)
+        answer = self.view.rows[0].label if ready else ""
+        for name, action in self._correction_actions.items():
+            action.setEnabled(name != answer)  # the model's own answer is no correction
+        self.wrong_button.setVisible(bool(classes))
+        self.wrong_button.setEnabled(enabled and ready)
+        self.wrong_button.setToolTip(reason or WRONG_TIP)
+        self.corrected.setText(f"You said this photo is “{corrected}”." if corrected else "")
+        self.corrected.setVisible(bool(corrected))
 
     def set_threshold(self, threshold: float) -> None:
         """Show ``threshold`` (0-1) in the spin box without reporting it as the user's choice."""

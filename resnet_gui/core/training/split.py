@@ -7,6 +7,7 @@ does not reshuffle the others, and the same seed gives the same split on any mac
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import zlib
@@ -85,6 +86,26 @@ class Split:
             val_fraction=float(data.get("val_fraction", 0.0)),
             excluded=tuple(root / rel for rel in data.get("excluded", [])),
         )
+
+    def with_training_photos(self, photos: Iterable[tuple[Path, str]]) -> Split:
+        """This split with ``(path, class name)`` photos added to the training part.
+
+        The validation and test parts stay as they were (a retrained model is judged on the same
+        photos); a class name the split does not know becomes a new class at the end; a photo the
+        split already holds is not added twice.
+        """
+        classes = list(self.classes)
+        known = {s.path for s in (*self.train, *self.val, *self.test)}
+        added: list[Sample] = []
+        for path, name in photos:
+            path = Path(path)
+            if path in known:
+                continue
+            if name not in classes:
+                classes.append(name)
+            known.add(path)
+            added.append(Sample(path, classes.index(name), "train"))
+        return dataclasses.replace(self, classes=tuple(classes), train=(*self.train, *added))
 
     def missing_files(self) -> list[Path]:
         return [s.path for s in (*self.train, *self.val, *self.test) if not s.path.is_file()]

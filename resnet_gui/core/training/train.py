@@ -967,6 +967,8 @@ def _save(
         "base_model": loaded.name,
         "base_weights": loaded.weights_description,
         "base_fingerprint": identity["base_fingerprint"],
+        # How to load the base model again (a registry name or a file): "Retrain" starts from it.
+        "base_source": identity["base_source"],
         # Where the photos were: the export and correction features find them again from here.
         "data_root": os.path.abspath(split.root),
     }
