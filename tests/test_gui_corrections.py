@@ -144,3 +144,16 @@ def test_undo_removes_only_the_copy(qtbot, tmp_path: Path, bundle: Path) -> None
 def bundle_root(bundle: Path) -> Path:
     """The dataset folder the fixture trained on (beside the models folder)."""
     return bundle.parent.parent / "shapes"
+
+
+def test_a_moved_dataset_folder_disables_wrong_and_says_why(qtbot, tmp_path: Path, bundle: Path) -> None:
+    root = bundle_root(bundle)
+    root.rename(root.with_name("shapes-moved"))
+    classifier = Classifier(load_model(str(bundle)), device="cpu")
+    window = make_window(qtbot, tmp_path / "settings.ini", classifier)
+    window.controller.open_paths([triangle_photo(tmp_path / "t.png")])
+    wait_predictions(qtbot, window, "t.png")
+    button = window.predictions.wrong_button
+    qtbot.waitUntil(lambda: "moved" in button.toolTip(), timeout=WAIT_MS)
+    assert button.isVisible() and not button.isEnabled()
+    assert not window.corrections_bar.isVisible()

@@ -705,12 +705,14 @@ class MainWindow(QMainWindow):
         image = self.controller.current_image
         photo = image.source.path if image is not None else None
         reason = ""
-        if view.available and image is not None and photo is None:
+        if not view.available:
+            reason = view.text  # e.g. the dataset folder was moved since training
+        elif image is not None and photo is None:
             reason = "Only a photo opened from a file can be added to the training photos"
         elif view.state != "idle":
             reason = view.text
         self.predictions.set_corrections(
-            view.classes if view.available else (),
+            view.classes,
             self.corrections.can_correct(),
             view.label_of(photo),
             reason,
