@@ -289,6 +289,10 @@ def run_frozen(
     return out.cpu() if to_cpu else out
 
 
+MAX_ROW_SOURCES = 64
+"""How many cache files, newest first, :meth:`FeatureCache.known_rows` looks into."""
+
+
 class FeatureCache:
     """Frozen-part outputs kept between runs: in memory, and in ``directory`` when one is given.
 
@@ -302,6 +306,7 @@ class FeatureCache:
         self.directory = Path(directory) if directory is not None else None
         self.max_memory_entries = max_memory_entries
         self._memory: dict[str, torch.Tensor] = {}
+        self._rows_of: dict[str, tuple[str, list[str]]] = {}  # key -> (family, file digests)
 
     @staticmethod
     def key(**parts: Any) -> str:
@@ -331,22 +336,75 @@ class FeatureCache:
         self._remember(key, tensor)
         return tensor
 
-    def put(self, key: str, tensor: torch.Tensor) -> None:
+    def put(self, key: str, tensor: torch.Tensor, *, family: str = "", files: Sequence[str] = ()) -> None:
+        """Keep ``tensor`` under ``key``; with ``family`` (the settings' key) and ``files`` (one
+        digest per row), its rows can later be found one by one (:meth:`known_rows`)."""
         if not all_finite(tensor):
             log.warning("not caching features %s: they hold NaN or infinite values", key)
             return
         self._remember(key, tensor)
+        rows = bool(family) and len(files) == tensor.shape[0]
+        if rows:
+            self._rows_of[key] = (family, list(files))
         path = self._file(key)
         if path is None:
             return
+        metadata = {"family": family, "files": json.dumps(list(files))} if rows else None
         try:
             import safetensors
             from safetensors.torch import save_file
 
             with atomic_path(path) as tmp:
-                save_file({"features": tensor.contiguous()}, str(tmp))
+                save_file({"features": tensor.contiguous()}, str(tmp), metadata=metadata)
         except (OSError, OutputError, safetensors.SafetensorError) as err:  # costs time, not correctness
             log.warning("cannot write feature cache %s: %s", path, err)
+
+    def known_rows(self, family: str, files: Sequence[str]) -> dict[str, torch.Tensor]:
+        """The cached rows of ``files`` (digests) from earlier entries of the same ``family``.
+
+        Entries in memory first, then on disk (newest first, at most :data:`MAX_ROW_SOURCES`
+        files, read only when their header names the family and one of the files). An entry with
+        NaN or infinite values gives nothing.
+        """
+        wanted = set(files)
+        found: dict[str, torch.Tensor] = {}
+
+        def take(names: Sequence[str], tensor: torch.Tensor) -> None:
+            for index, name in enumerate(names):
+                if name in wanted and name not in found:
+                    found[name] = tensor[index].clone()
+
+        for key, (entry_family, names) in list(self._rows_of.items()):
+            if entry_family == family and key in self._memory and wanted & set(names):
+                take(names, self._memory[key])
+        if self.directory is None or len(found) == len(wanted) or not self.directory.is_dir():
+            return found
+        from safetensors import safe_open
+
+        try:
+            candidates = sorted(
+                self.directory.glob("features-*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True
+            )[:MAX_ROW_SOURCES]
+        except OSError:
+            return found
+        for path in candidates:
+            try:
+                with safe_open(str(path), "pt") as handle:
+                    header = handle.metadata() or {}
+                    if header.get("family") != family:
+                        continue
+                    names = json.loads(header.get("files", "[]"))
+                    if not isinstance(names, list) or not wanted.difference(found).intersection(names):
+                        continue
+                    tensor = handle.get_tensor("features")
+            except Exception as err:  # a damaged cache file is recomputed, never trusted
+                log.warning("ignoring unreadable feature cache %s: %s", path, err)
+                continue
+            if len(names) == tensor.shape[0] and all_finite(tensor):
+                take(names, tensor)
+            if len(found) == len(wanted):
+                break
+        return found
 
     def discard(self, key: str) -> None:
         """Forget an entry, in memory and on disk (it proved damaged)."""
