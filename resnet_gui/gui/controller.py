@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from resnet_gui.core.confidence import is_not_sure
 from resnet_gui.core.errors import (
     DownloadCancelled,
     ResNetGuiError,
@@ -934,7 +935,7 @@ class Controller(QObject):
                 rows,
                 self.target,
                 known=self.known_classes(),
-                unsure=bool(rows) and rows[0].probability < threshold,
+                unsure=bool(rows) and is_not_sure(rows[0].probability, threshold),
                 threshold=threshold,
                 unusual=image.classification.unusual if image.classification is not None else False,
             )

@@ -74,6 +74,7 @@ from resnet_gui.gui.image_view import ImageView
 from resnet_gui.gui.models_dialog import ACTION_MANAGE_MODELS, ManageModelsDialog
 from resnet_gui.gui.predictions import PredictionsPanel
 from resnet_gui.gui.qtutil import app_icon, local_paths, muted
+from resnet_gui.gui.review_dialog import ReviewDialog, review_available
 from resnet_gui.gui.settings import AppSettings
 from resnet_gui.gui.strip import MessageBar, ThumbnailStrip
 
@@ -232,6 +233,12 @@ class MainWindow(QMainWindow):
             "Ctrl+T",
             "Teach the model your own classes from a folder with one sub-folder per class",
         )
+        self.review_action = self._action(
+            "&Review Training Photos…",
+            self.review_training_photos,
+            tip="The photos whose label the model strongly disputes: keep, leave out or move each",
+        )
+        self.review_action.setEnabled(False)
         self.allow_large_action = self._action(
             "Allow Very &Large Images",
             self._allow_large_toggled,
@@ -325,6 +332,7 @@ class MainWindow(QMainWindow):
 
         model_menu = bar.addMenu("&Model")
         model_menu.addAction(self.finetune_action)
+        model_menu.addAction(self.review_action)
         model_menu.addSeparator()
         model_menu.addAction(self.choose_weights_action)
         model_menu.addAction(self.import_keras_action)
@@ -697,6 +705,7 @@ class MainWindow(QMainWindow):
 
     def _corrections_changed(self, view: CorrectionsView) -> None:
         self.corrections_bar.set_view(view)
+        self.review_action.setEnabled(bool(view.classes))  # a model fine-tuned here
         self._update_corrections()
 
     def _update_corrections(self) -> None:
@@ -717,6 +726,21 @@ class MainWindow(QMainWindow):
             view.label_of(photo),
             reason,
         )
+
+    def review_training_photos(self) -> ReviewDialog | None:
+        """Model → Review Training Photos…: possible label errors of the fine-tuned model in use."""
+        classifier = self.controller.classifier
+        if classifier is None or classifier.loaded.source is None:
+            return None
+        if not review_available(classifier.loaded.metadata):
+            self.show_message(
+                UserMessage("Only a model fine-tuned in this app knows its training photos.", "info")
+            )
+            return None
+        dialog = ReviewDialog(self.controller, classifier.loaded.source, classifier.loaded.metadata, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def ask_new_class(self) -> None:
         """ "Wrong?" → "A New Class…": ask its name, then correct the photo to it."""
