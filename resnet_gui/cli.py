@@ -19,6 +19,7 @@ from resnet_gui.cli_options import (
     MAX_EXPLAIN_CLASSES,
     add_backend_option,
     add_image_options,
+    add_min_confidence_option,
     add_model_options,
     add_overwrite_option,
     apply_image_options,
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--top-k", type=top_k_type(), default=5, metavar="K", help="how many classes to show (default 5)"
     )
     classify.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_min_confidence_option(classify, "mark the top prediction")
     classify.add_argument("--batch-size", **batch_size_option(8), help=argparse.SUPPRESS)  # type: ignore[arg-type]
 
     _add_explain_parser(commands)
@@ -144,6 +146,12 @@ def _add_explain_parser(commands: Any) -> None:
         metavar="NAME=VALUE",
         help="a method parameter, e.g. n_steps=32 for integrated_gradients, window=32 for occlusion",
     )
+    explain.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON instead of text: each class's probability, the files written and, with "
+        "--score, the faithfulness curve",
+    )
 
 
 def _add_batch_parser(commands: Any) -> None:
@@ -175,7 +183,9 @@ def _add_batch_parser(commands: Any) -> None:
     add_backend_option(batch)
     add_image_options(batch)
     batch.add_argument(
-        "--batch-size", **batch_size_option(16), help="images per forward pass (default 16)"  # type: ignore[arg-type]
+        "--batch-size",
+        **batch_size_option(16),  # type: ignore[arg-type]
+        help="images per forward pass (default 16)",
     )
     batch.add_argument(
         "--workers",
@@ -195,11 +205,10 @@ def _add_batch_parser(commands: Any) -> None:
     batch.add_argument(
         "--mode", choices=SORT_MODES, default="copy", help="how --sort-into puts files there (default copy)"
     )
-    batch.add_argument(
-        "--min-confidence",
-        type=fraction,
-        metavar="P",
-        help="with --sort-into: images whose top-1 probability is below P (0-1) go to DIR/_unsure/",
+    add_min_confidence_option(
+        batch,
+        "mark a row's top-1 class",
+        " (its not_sure column); --sort-into puts those files in DIR/_unsure/",
     )
     batch.add_argument(
         "--dry-run", action="store_true", help="with --sort-into: print what would be done, change nothing"
@@ -261,7 +270,11 @@ def _runs_on(classifier) -> str:
     return f"{words} (auto: {printable(classifier.fallback_reason)})" if classifier.fallback_reason else words
 
 
-def _format_result_table(result, top_k: int) -> str:
+def _format_result_table(result, top_k: int, not_sure: bool = False) -> str:
+    """A photo's top-k as a table; ``not_sure`` marks the top prediction, and a photo unlike the
+    training photos gets a line saying so."""
+    from resnet_gui.core.confidence import NOT_SURE_TEXT, UNLIKE_TRAINING_TEXT
+
     lines = [
         f"{printable_path(result.source)}  ({result.image_size[0]}x{result.image_size[1]}, "
         f"decode {result.decode_seconds * 1000:.0f} ms, inference {result.inference_seconds * 1000:.0f} ms)"
@@ -270,22 +283,30 @@ def _format_result_table(result, top_k: int) -> str:
     width = max(len(label) for label in labels)
     for rank, (prediction, label) in enumerate(zip(result.predictions, labels, strict=True), start=1):
         bar = "#" * round(prediction.probability * 30)
-        lines.append(f"  {rank:>2}. {label:<{width}}  {prediction.probability * 100:6.2f} %  {bar}")
+        mark = f"  ({NOT_SURE_TEXT})" if rank == 1 and not_sure else ""
+        lines.append(f"  {rank:>2}. {label:<{width}}  {prediction.probability * 100:6.2f} %  {bar}{mark}")
+    if result.unusual:
+        lines.append(f"  This photo {UNLIKE_TRAINING_TEXT}.")
     return "\n".join(lines)
 
 
 def run_classify(args: argparse.Namespace) -> int:
+    from resnet_gui.core.confidence import is_not_sure, unsure_threshold_for
     from resnet_gui.core.engine import ImageFailure
 
     classifier = _load_classifier(args)
+    threshold = unsure_threshold_for(classifier, getattr(args, "min_confidence", None))
     if not args.json:
-        print(f"Model: {printable(classifier.name)} on {_runs_on(classifier)}", file=sys.stderr)
+        below = f"; not sure below {threshold * 100:.1f} %" if threshold is not None else ""
+        print(f"Model: {printable(classifier.name)} on {_runs_on(classifier)}{below}", file=sys.stderr)
     failures = 0
-    records = []
+    records: list[dict[str, Any]] = []
     for outcome in classifier.classify_paths(args.paths, top_k=args.top_k, batch_size=args.batch_size):
         if isinstance(outcome, ImageFailure):
             failures += 1
-            records.append({"path": outcome.source, "error": outcome.reason})
+            records.append(
+                {"path": outcome.source, "error": outcome.reason, "not_sure": None, "unlike_training": None}
+            )
             if not args.json:
                 reason = _with_hint(outcome.reason, outcome.kind == "too_large")
                 print(
@@ -293,6 +314,7 @@ def run_classify(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
             continue
+        not_sure = is_not_sure(outcome.predictions[0].probability if outcome.predictions else None, threshold)
         records.append(
             {
                 "path": outcome.source,
@@ -302,12 +324,19 @@ def run_classify(args: argparse.Namespace) -> int:
                     {"label": p.label, "index": p.index, "probability": p.probability}
                     for p in outcome.predictions
                 ],
+                "not_sure": not_sure,
+                "unlike_training": outcome.unusual,
             }
         )
         if not args.json:
-            print(_format_result_table(outcome, args.top_k))
+            print(_format_result_table(outcome, args.top_k, not_sure))
     if args.json:
-        document = {"model": classifier.name, "backend": classifier.backend, "results": records}
+        document = {
+            "model": classifier.name,
+            "backend": classifier.backend,
+            "unsure_threshold": threshold,
+            "results": records,
+        }
         print(json.dumps(document, indent=2))
     return EXIT_SOME_IMAGES_FAILED if failures else 0
 
@@ -383,21 +412,30 @@ def run_explain(args: argparse.Namespace) -> int:
     outputs = _explain_outputs(args, labels, len(labels))
     with claim_outputs(outputs, inputs=inputs, overwrite=args.overwrite):
         model = f"{printable(classifier.loaded.name)} on {classifier.device}"
-        print(f"{printable_path(args.image)}: {args.method} with {model} ({result.seconds:.2f} s)")
+        if not args.json:
+            print(f"{printable_path(args.image)}: {args.method} with {model} ({result.seconds:.2f} s)")
         width = max(len(printable(c.label)) for c in result.classes)
         compose = side_by_side if args.view == "side-by-side" else overlay
+        document = {"image": args.image, "model": classifier.loaded.name, "device": str(classifier.device)}
+        document |= result.to_dict()
         for rank, explained in enumerate(result.classes, start=1):
             label = printable(explained.label)
             line = f"  {rank:>2}. {label:<{width}}  {explained.probability * 100:6.2f} %"
+            record = document["classes"][rank - 1]
+            record["overlay"] = record["heatmap"] = None
             if args.out:
                 path = _output_path(args.out, rank, explained.label, len(result.classes))
                 picture = compose(image, explained.map_on_image, colormap=args.colormap, alpha=args.alpha)
                 save_png(picture, path)
                 line += f"  overlay: {printable_path(path)}"
+                record["overlay"] = str(path)
             if args.save_heatmap:
                 path = _output_path(args.save_heatmap, rank, explained.label, len(result.classes))
                 save_heatmap_npy(explained.map_on_image, path)
                 line += f"  heat map: {printable_path(path)}"
+                record["heatmap"] = str(path)
+            if args.json:
+                continue
             print(line)
             if explained.deletion is not None:
                 print(f"      faithfulness: {printable(explained.deletion.summary(explained.label))}")
@@ -408,6 +446,8 @@ def run_explain(args: argparse.Namespace) -> int:
                 print("        removed:    " + "".join(f" {r * 100:5.0f}%" for r in road.removed))
                 print("        important:  " + "".join(f" {p:6.3f}" for p in road.morf))
                 print("        unimportant:" + "".join(f" {p:6.3f}" for p in road.lerf))
+        if args.json:
+            print(json.dumps(document, indent=2))
     return 0
 
 
@@ -474,8 +514,8 @@ def run_batch(args: argparse.Namespace) -> int:
     from resnet_gui.core.batch import BatchInputError, display_path, format_for, scan_inputs
     from resnet_gui.core.outputs import OutputTarget, check_outputs, claim_outputs
 
-    if not args.sort_into and (args.dry_run or args.min_confidence is not None or args.mode != "copy"):
-        raise ResNetGuiError("--mode, --min-confidence and --dry-run go with --sort-into DIR.")
+    if not args.sort_into and (args.dry_run or args.mode != "copy"):
+        raise ResNetGuiError("--mode and --dry-run go with --sort-into DIR.")
     if args.resume and not args.out:
         raise ResNetGuiError("--resume needs --out FILE (the results file to continue).")
     output_format = format_for(args.out, args.format)
@@ -513,6 +553,7 @@ def _run_batch(args: argparse.Namespace, classifier, paths, output_format) -> in
         path_key,
         plan_sort,
     )
+    from resnet_gui.core.confidence import unsure_threshold_for
 
     log = sys.stderr
     # Results on stdout keep stdout for the results; the summary then goes to stderr.
@@ -521,16 +562,19 @@ def _run_batch(args: argparse.Namespace, classifier, paths, output_format) -> in
     workers = default_workers(classifier) if args.workers is None else args.workers
     top_k = min(args.top_k, len(classifier.categories))
     stdout = getattr(sys.stdout, "wrapped", sys.stdout)
-    writer = open_writer(args.out, output_format, top_k=top_k, resume=args.resume, stream=stdout)
+    # One "not sure" threshold for the not_sure column, the summary and --sort-into's _unsure/.
+    threshold = unsure_threshold_for(classifier, args.min_confidence)
+    writer = open_writer(
+        args.out, output_format, top_k=top_k, resume=args.resume, stream=stdout, unsure_threshold=threshold
+    )
     done_keys = {path_key(row.path) for row in writer.existing}
     todo = [path for path in paths if path_key(path) not in done_keys]
-    summary = BatchSummary(
-        total=len(todo), skipped=len(paths) - len(todo), min_confidence=args.min_confidence
-    )
+    summary = BatchSummary(total=len(todo), skipped=len(paths) - len(todo), min_confidence=threshold)
     sort_rows: list[BatchRow] = list(writer.existing) if args.sort_into else []
+    below = f"; not sure below {threshold * 100:.1f} %" if threshold is not None else ""
     print(
         f"Classifying {len(todo)} files with {printable(classifier.name)} on {_runs_on(classifier)} "
-        f"(batch {args.batch_size}, {workers} loader threads) into {display_path(writer.name)}",
+        f"(batch {args.batch_size}, {workers} loader threads{below}) into {display_path(writer.name)}",
         file=log,
     )
     max_failure_lines = 10
@@ -589,7 +633,7 @@ def _run_batch(args: argparse.Namespace, classifier, paths, output_format) -> in
     if summary.classified == 0 and summary.failed:
         code = EXIT_SOME_IMAGES_FAILED  # nothing could be classified
     if args.sort_into:
-        plan = plan_sort(sort_rows, args.sort_into, args.mode, args.min_confidence)
+        plan = plan_sort(sort_rows, args.sort_into, args.mode, threshold)
         if args.dry_run:
             for line in format_plan(plan):
                 print(line, file=say)

@@ -15,6 +15,7 @@ __all__ = [
     "MAX_EXPLAIN_CLASSES",
     "add_backend_option",
     "add_image_options",
+    "add_min_confidence_option",
     "add_model_options",
     "add_overwrite_option",
     "apply_image_options",
@@ -144,6 +145,18 @@ def add_backend_option(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_BACKEND,
         help="; ".join(f"{key}: {backend.description}" for key, backend in BACKENDS.items())
         + " (default: %(default)s)",
+    )
+
+
+def add_min_confidence_option(parser: argparse.ArgumentParser, what: str, after: str = "") -> None:
+    """``--min-confidence P``: the "not sure" threshold (0-1) of ``classify`` and ``batch``; unset,
+    the model's own (a fine-tuned bundle's), else none."""
+    parser.add_argument(
+        "--min-confidence",
+        type=fraction,
+        metavar="P",
+        help=f'{what} "not sure" when its probability is below P (0-1){after} (default: the '
+        "threshold a fine-tuned model stores, else none)",
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -138,6 +139,13 @@ def add_parsers(commands: Any) -> None:
     finetune.add_argument(
         "--save-on-cancel", action="store_true", help="on Ctrl-C, also save the best model so far"
     )
+    finetune.add_argument(
+        "--add",
+        metavar="CSV",
+        help="also train on the photos listed in CSV (header 'path,class'; relative paths from the CSV's "
+        "folder), each of an existing class; they are not copied nor moved, and the bundle's split "
+        "records them, so --resume and a retrain see them",
+    )
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -157,7 +165,7 @@ def add_parsers(commands: Any) -> None:
     evaluate.add_argument(
         "--out-dir",
         metavar="DIR",
-        help="write report.json, confusion_matrix.csv/.png and predictions.csv here",
+        help="write report.json, confusion_matrix.csv/.png, reliability_diagram.png and predictions.csv here",
     )
     add_overwrite_option(evaluate)
     evaluate.add_argument(
@@ -166,6 +174,13 @@ def add_parsers(commands: Any) -> None:
         default=10,
         metavar="N",
         help="most confidently wrong images to list",
+    )
+    evaluate.add_argument(
+        "--label-issues",
+        metavar="CSV",
+        help="also look for possible label errors in the training data of a fine-tuned model (confident "
+        "learning: its validation photos, and its training photos cross-validated) and write them, with "
+        "the top losses of this evaluation, to CSV",
     )
     evaluate.add_argument("--batch-size", **batch_size_option(32), help="images per batch")  # type: ignore[arg-type]
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -371,6 +386,8 @@ def run_finetune(args: argparse.Namespace) -> int:
         extra = len(report.suggested_exclude()) - len(exclude)
         if extra > 0:
             print(f"  (--clean would also leave out {extra} files the check flags)", file=out_stream)
+    if args.add:
+        split = _with_added_photos(split, Path(args.add), out_stream)
     method = "the train/val folders" if split.method == "folders" else f"stratified, seed {split.seed}"
     print(
         f"Split ({method}): {len(split.train)} train, {len(split.val)} val"
@@ -400,6 +417,84 @@ def run_finetune(args: argparse.Namespace) -> int:
     inputs = [str(ref) for ref in (args.weights, args.model, loaded.source) if ref]
     with claim_outputs(outputs, inputs=inputs, overwrite=args.overwrite):
         return _train_and_save(args, loaded, split, config, out, model_ref, status, out_stream)
+
+
+#: The largest ``--add`` table read (a list of file names: a few MB is already many thousands).
+MAX_ADD_BYTES = 16 << 20
+
+
+def _read_add_rows(table: Path) -> list[tuple[int, str, str]]:
+    """``(row number, path, class)`` of a ``path,class`` CSV; a malformed one is one sentence."""
+    import csv
+    import io
+
+    from resnet_gui.core.csvcells import unescape_csv_cell
+    from resnet_gui.core.userfiles import read_user_file
+
+    shown = printable_path(table)
+    data = read_user_file(table, max_bytes=MAX_ADD_BYTES)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ResNetGuiError(f"--add '{shown}' is not a UTF-8 text file (a CSV with 'path,class').") from None
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    while rows and not any(cell.strip() for cell in rows[0]):
+        rows.pop(0)
+    if not rows or [cell.strip().lower() for cell in rows[0]] != ["path", "class"]:
+        raise ResNetGuiError(f"--add '{shown}' must start with the header 'path,class'.")
+    found = []
+    for row_number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != 2 or not row[0].strip() or not row[1].strip():
+            raise ResNetGuiError(
+                f"Row {row_number} of --add '{shown}' is not 'path,class' ({len(row)} cells); fix or "
+                "remove it."
+            )
+        found.append((row_number, unescape_csv_cell(row[0].strip()), unescape_csv_cell(row[1].strip())))
+    return found
+
+
+def _with_added_photos(split: Any, table: Path, out: TextIO) -> Any:
+    """``split`` with the ``--add`` table's photos in its training part, each one checked first."""
+    from resnet_gui.core.errors import ImageLoadError
+    from resnet_gui.core.images import load_image
+
+    shown = printable_path(table)
+    rows = _read_add_rows(table)
+    known = {
+        sample.path.resolve(): (part, split.classes[sample.label])
+        for part in ("train", "val", "test")
+        for sample in getattr(split, part)
+    }
+    chosen: list[tuple[Path, str]] = []
+    for row_number, name, label in rows:
+        where = f"Row {row_number} of --add '{shown}'"
+        path = Path(name).expanduser()
+        if not path.is_absolute():
+            path = table.parent / path
+        path = Path(os.path.abspath(path))
+        if label not in split.classes:
+            classes = ", ".join(printable(c) for c in split.classes[:20])
+            raise ResNetGuiError(
+                f"{where}: the class '{printable(label)}' is not one of the dataset's classes ({classes})."
+            )
+        try:
+            load_image(path)
+        except ImageLoadError as err:
+            raise ResNetGuiError(f"{where}: cannot read '{printable_path(path)}': {err.reason}.") from None
+        part, given = known.get(path.resolve(), ("", ""))
+        if part and (part != "train" or given != label):
+            raise ResNetGuiError(
+                f"{where}: '{printable_path(path)}' is already a {part} photo of class '{printable(given)}' "
+                "in the dataset; move it with the review of the training data instead."
+            )
+        if not part:
+            chosen.append((path, label))
+    added = split.with_training_photos(chosen)
+    count = len(added.train) - len(split.train)
+    print(f"Added {count} photos from {shown} to the training split.", file=out)
+    return added
 
 
 def _train_and_save(
@@ -572,6 +667,7 @@ REPORT_FILES = (
     ("report.json", "report-json"),
     ("confusion_matrix.csv", "report-csv"),
     ("confusion_matrix.png", "report-png"),
+    ("reliability_diagram.png", "report-reliability-png"),
     ("predictions.csv", "report-csv"),
 )
 
@@ -590,13 +686,29 @@ def run_evaluate(args: argparse.Namespace) -> int:
             raise OutputError(f"--out-dir '{printable_path(out_dir)}' is a file, not a folder.")
         outputs = [OutputTarget(out_dir / name, kind, "--out-dir") for name, kind in REPORT_FILES]
     inputs = [str(ref) for ref in (args.weights, args.model) if ref]
+    issues_target = (
+        OutputTarget(Path(args.label_issues), "label-issues-csv", "--label-issues")
+        if args.label_issues
+        else None
+    )
+    # The table must never land on one of the photos it lists (even with --overwrite).
+    photos = _folder_photos(args.folder) if issues_target is not None else []
     check_outputs(outputs, inputs=inputs, overwrite=args.overwrite)
+    if issues_target is not None:
+        check_outputs([issues_target], inputs=[*inputs, *photos], overwrite=args.overwrite)
     loaded = load_model(
         args.model,
         weights_file=args.weights,
         progress=terminal_progress(),
         allow_download=not args.no_download,
     )
+    review_split = None
+    if issues_target is not None:
+        from resnet_gui.core.training.review import recorded_split
+
+        review_split = recorded_split(loaded)  # before the evaluation: a model without one is said now
+        photos += [s.path for part in ("train", "val", "test") for s in getattr(review_split, part)]
+        check_outputs([issues_target], inputs=[*inputs, *photos], overwrite=args.overwrite)
     status = _Status()
     report: EvaluationReport | None = None
     for item in iter_evaluate(
@@ -620,8 +732,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
             outputs, inputs=[*inputs, *([loaded.source] if loaded.source else [])], overwrite=args.overwrite
         ):
             written = report.write(args.out_dir)
+    issues_summary: list[str] = []
+    if issues_target is not None:
+        issues_summary = _write_label_issues(
+            args, loaded, review_split, report, issues_target, [*inputs, *photos], status
+        )
+        written["label_issues"] = issues_target.path
     if args.json:
         print(report.to_json())
+        for line in issues_summary:
+            print(line, file=sys.stderr)
         return 0
     out = sys.stdout
     part = f" ({report.split} split)" if report.split else ""
@@ -655,11 +775,67 @@ def run_evaluate(args: argparse.Namespace) -> int:
             print(f"  {shown}  {printable_path(wrong.path)}", file=out)
     if report.calibration is not None:
         _print_calibration(report.calibration, out)
+    for line in issues_summary:
+        print(line, file=out)
     for issue in report.unreadable:
         print(f"{printable_path(issue.path)}: cannot read: {printable(issue.reason)}", file=sys.stderr)
     if written:
         print("Wrote: " + ", ".join(printable_path(p) for p in written.values()), file=out)
     return 0
+
+
+def _folder_photos(folder: str) -> list[Path]:
+    """The image files of an evaluated folder (none when it cannot be scanned: evaluate says why)."""
+    from resnet_gui.core.training import DatasetError, scan_dataset
+
+    try:
+        return [sample.path for sample in scan_dataset(folder).samples]
+    except DatasetError:
+        return []
+
+
+def _write_label_issues(
+    args: argparse.Namespace,
+    loaded: Any,
+    split: Any,
+    report: Any,
+    target: Any,
+    inputs: list[Any],
+    status: _Status,
+) -> list[str]:
+    """Find the label issues of the model's training data, write them and the top losses to
+    ``--label-issues`` (guarded, atomically); return the lines that summarise them."""
+    from resnet_gui.core import paths
+    from resnet_gui.core.atomic import write_bytes_atomic
+    from resnet_gui.core.csvcells import csv_bytes
+    from resnet_gui.core.outputs import claim_outputs
+    from resnet_gui.core.training import FeatureCache, Progress
+    from resnet_gui.core.training.review import iter_label_issues, label_issues_csv, top_losses
+
+    issues: list[Any] = []
+    cache = FeatureCache(paths.data_dir() / "cache" / "features")
+    for item in iter_label_issues(
+        loaded, split, device=args.device, batch_size=args.batch_size, feature_cache=cache
+    ):
+        if isinstance(item, Progress):
+            status.show(f"Reviewing labels [{_bar(item.fraction)}] {item.done}/{item.total}")
+        else:
+            issues = item
+    status.clear()
+    losses = top_losses(report)
+    with claim_outputs([target], inputs=inputs, overwrite=args.overwrite):
+        write_bytes_atomic(target.path, csv_bytes(label_issues_csv(issues, losses, report.split)))
+    reviewed = len(split.train) + len(split.val)
+    lines = [
+        f"Possible label errors: {len(issues)} of the {reviewed} training and validation photos "
+        f"(confident learning); top losses: {len(losses)}. Table: {printable_path(target.path)}"
+    ]
+    for issue in issues[:10]:
+        lines.append(
+            f"  {issue.split:<5} {printable(issue.given)} -> {printable(issue.suggested)} "
+            f"({issue.suggested_probability * 100:.0f} %)  {printable_path(issue.path)}"
+        )
+    return lines
 
 
 def _print_calibration(calibration: Any, out: TextIO) -> None:

@@ -276,7 +276,7 @@ def test_a_model_failure_fails_that_batch_not_the_run(
     tiny_classifier: Classifier, sample_images: list[Path], monkeypatch
 ) -> None:
     calls = {"n": 0}
-    real = tiny_classifier.probabilities
+    real = tiny_classifier.logits
 
     def flaky(batch):
         calls["n"] += 1
@@ -284,7 +284,7 @@ def test_a_model_failure_fails_that_batch_not_the_run(
             raise RuntimeError("out of memory")
         return real(batch)
 
-    monkeypatch.setattr(tiny_classifier, "probabilities", flaky)
+    monkeypatch.setattr(tiny_classifier, "logits", flaky)
     rows, _ = rows_and_progress(classify_folder(tiny_classifier, sample_images * 2, batch_size=3))
     assert all("out of memory" in r.error for r in rows[:3]) and all(r.ok for r in rows[3:])
     assert [r.kind for r in rows] == ["model_failed"] * 3 + [None] * 3

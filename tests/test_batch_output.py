@@ -235,3 +235,35 @@ def test_format_registry() -> None:
         format_for(None, "xml")
     for name, output_format in FORMATS.items():
         assert output_format.name == name and output_format.suffixes and output_format.description
+
+
+@pytest.mark.parametrize("name", ALL_FORMATS)
+def test_round_trip_keeps_both_flags(tmp_path: Path, name: str) -> None:
+    """``not_sure`` (under the writer's threshold) and ``unlike_training`` (true, false, unknown) come
+    back exactly; a failed file has neither."""
+    path = tmp_path / f"flags.{name}"
+    rows = [
+        BatchRow(Path("/p/a.jpg"), (Prediction("ant", 0, 0.55), Prediction("bee", 1, 0.45)), unusual=True),
+        BatchRow(Path("/p/b.jpg"), (Prediction("bee", 1, 0.8), Prediction("ant", 0, 0.2)), unusual=False),
+        BatchRow(Path("/p/c.jpg"), (Prediction("ant", 0, 0.6), Prediction("bee", 1, 0.4))),
+        BatchRow(Path("/p/d.jpg"), error="file is empty"),
+    ]
+    with open_writer(path, name, top_k=2, unsure_threshold=0.6) as writer:
+        for row in rows:
+            writer.write(row)
+    back = read_rows(path)
+    assert same_rows(back, rows)
+    # Read back, a row says what the file says, whatever threshold is asked about now.
+    assert [row.not_sure(None) for row in back] == [True, False, False, None]
+    assert [row.not_sure(0.99) for row in back] == [True, False, False, None]
+    assert [row.unusual for row in back] == [True, False, None, None]
+
+
+def test_csv_torn_inside_the_flag_columns_of_its_header_starts_afresh(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    path.write_bytes(b"path,error,label_1,probability_1,index_1,not_su")  # killed while writing the header
+    with open_writer(path, top_k=1, resume=True) as writer:
+        assert writer.existing == []
+        writer.write(synthetic_rows()[1])
+    assert path.read_text(encoding="utf-8").startswith("path,error,label_1,probability_1,index_1,not_sure,")
+    assert same_rows(read_rows(path), synthetic_rows()[1:2])

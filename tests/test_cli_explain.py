@@ -136,3 +136,66 @@ def test_help_lists_the_faithfulness_scores(capsys) -> None:
     assert done.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "--score [{road,deletion}]" in out and "(alone: road)" in out and "10 % to 90 %" in out
+
+
+def test_json_has_the_road_curve_of_the_result(
+    tiny_weights_file: Path, sample_images: list[Path], tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """The curve printed is the one core computed: the JSON's values are the RoadResult's."""
+    import json
+
+    from resnet_gui.core.explain import pipeline
+
+    computed = []
+    real = pipeline.explain_photo
+
+    def recording(*args, **kwargs):
+        result = real(*args, **kwargs)
+        computed.append(result)
+        return result
+
+    monkeypatch.setattr(pipeline, "explain_photo", recording)
+    out = tmp_path / "o.png"
+    base = ["explain", str(sample_images[0]), "--weights", str(tiny_weights_file), "--top-k", "2"]
+    assert main([*base, "--score", "--json", "--out", str(out)]) == 0
+    document = json.loads(capsys.readouterr().out)  # nothing but the JSON on stdout
+    [result] = computed
+    assert document["method"] == "gradcam" and document["image"] == str(sample_images[0])
+    assert [c["label"] for c in document["classes"]] == [c.label for c in result.classes]
+    for record, explained in zip(document["classes"], result.classes, strict=True):
+        road = explained.road
+        assert road is not None
+        score = record["faithfulness"]
+        assert score["score"] == "road" and score["value"] == pytest.approx(road.score)
+        assert score["verdict"] == road.verdict and score["sentence"] == road.sentence
+        np.testing.assert_allclose(score["removed"], road.removed)
+        np.testing.assert_allclose(score["removed"], np.arange(1, 10) / 10)
+        np.testing.assert_allclose(score["most_relevant_first"], road.morf)
+        np.testing.assert_allclose(score["least_relevant_first"], road.lerf)
+        assert score["original"] == pytest.approx(road.original)
+        assert score["random_score"] == pytest.approx(road.random_score)
+        np.testing.assert_allclose(score["random_most_relevant_first"], road.random_morf)
+        assert Path(record["overlay"]).is_file() and record["heatmap"] is None
+    # The random maps' curves are the yardstick's: their score is the random score.
+    first = document["classes"][0]["faithfulness"]
+    random_gap = np.mean(first["random_least_relevant_first"]) - np.mean(first["random_most_relevant_first"])
+    assert random_gap / 2 == pytest.approx(first["random_score"], abs=1e-9)
+
+
+def test_json_has_the_deletion_curve_and_none_without_a_score(
+    tiny_weights_file: Path, sample_images: list[Path], capsys
+) -> None:
+    import json
+
+    base = ["explain", str(sample_images[0]), "--weights", str(tiny_weights_file), "--json"]
+    assert main([*base, "--score", "deletion"]) == 0
+    [record] = json.loads(capsys.readouterr().out)["classes"]
+    score = record["faithfulness"]
+    assert score["score"] == "deletion"
+    assert len(score["removed"]) == len(score["curve"]) == len(score["random_curve"]) == 11
+    assert score["removed"][0] == 0.0 and score["removed"][-1] == 1.0
+    assert score["curve"][0] == pytest.approx(record["probability"], abs=1e-5)  # nothing deleted yet
+    assert score["better_than_random"] == (score["auc"] < score["random_auc"])
+    assert main(base) == 0
+    [plain] = json.loads(capsys.readouterr().out)["classes"]
+    assert plain["faithfulness"] is None and plain["label"] == record["label"]

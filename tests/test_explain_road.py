@@ -19,7 +19,13 @@ from PIL import Image
 from resnet_gui.core.engine import Classifier
 from resnet_gui.core.explain import explain
 from resnet_gui.core.explain.catalog import CATALOG
-from resnet_gui.core.explain.maps import ROAD_WEAK_BELOW, VERDICTS, road_sentence, road_verdict
+from resnet_gui.core.explain.maps import (
+    ROAD_WEAK_BELOW,
+    VERDICTS,
+    faithfulness_curves,
+    road_sentence,
+    road_verdict,
+)
 from resnet_gui.core.explain.road import (
     ROAD_PERCENTILES,
     noisy_linear_impute,
@@ -211,12 +217,21 @@ def test_the_true_region_scores_well_and_its_inverse_badly() -> None:
     assert wrong.suggestion == "gradcam++" and "Try Grad-CAM++" in wrong.sentence
     assert "'target'" in wrong.sentence
     np.testing.assert_allclose(right.removed, np.arange(1, 10) / 10)
-    assert set(right.curve()) == {
-        "removed_percent",
-        "most_relevant_first",
-        "least_relevant_first",
-        "original",
-    }
+    as_json = right.to_dict()
+    assert as_json["removed"] == pytest.approx(list(right.removed))
+    assert as_json["most_relevant_first"] == pytest.approx(list(right.morf))
+    assert as_json["least_relevant_first"] == pytest.approx(list(right.lerf))
+    assert as_json["value"] == right.score and as_json["verdict"] == "faithful"
+    # The random maps' curves are kept and give the random score.
+    assert right.random_morf is not None and right.random_lerf is not None
+    gap = (np.mean(right.random_lerf) - np.mean(right.random_morf)) / 2
+    assert gap == pytest.approx(right.random_score, abs=1e-12)
+    # The chart's lines start at the untouched input and then follow the curves.
+    important, unimportant = faithfulness_curves(right)
+    np.testing.assert_allclose(important.removed, np.arange(0, 10) / 10)
+    np.testing.assert_allclose(important.probability, [right.original, *right.morf])
+    np.testing.assert_allclose(unimportant.probability, [right.original, *right.lerf])
+    assert not important.yardstick and not unimportant.yardstick
 
 
 def test_imputed_inputs_go_through_the_model_in_one_batch() -> None:
@@ -235,6 +250,7 @@ def test_imputed_inputs_go_through_the_model_in_one_batch() -> None:
     assert calls[1:] == [8, 8, 3]
     with_yardstick = road_score(Counting(), prepared, _region_map(), 0)  # + one random map: 37 inputs
     assert calls[4:] == [32, 5] and with_yardstick.random_score == 0.0
+    assert result.random_morf is None and result.to_dict()["random_most_relevant_first"] is None
 
 
 def test_bad_requests_are_refused() -> None:

@@ -25,6 +25,7 @@ from gui.helpers import (
 from PIL import Image
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QPushButton
+from screenshots import screenshot_folder
 
 from resnet_gui.core.engine import Classifier
 from resnet_gui.core.images import load_image, load_image_from_bytes
@@ -231,6 +232,17 @@ def test_faithfulness_score_on_demand(qtbot, window, sample_images) -> None:
     qtbot.waitUntil(lambda: "ROAD score" in panel.score_label.text(), timeout=WAIT_MS)
     result = window.controller.explanation.deletion
     assert result.key == "road"  # the default score: ROAD
+    # The curves beside the sentence: the result's, from the untouched photo on.
+    chart = panel.score_chart
+    assert chart.isVisible() and chart.result() is result
+    important, unimportant = chart.series_names()
+    assert [y for _, y in chart.points(important)] == pytest.approx([result.original, *result.morf])
+    assert [y for _, y in chart.points(unimportant)] == pytest.approx([result.original, *result.lerf])
+    window.resize(1200, 780)
+    window.side_panel.ensureWidgetVisible(chart)
+    qtbot.wait(80)
+    assert window.grab().save(str(screenshot_folder() / "explain-faithfulness-curve.png"))
+    assert panel.grab().save(str(screenshot_folder() / "explain-panel-faithfulness.png"))
     assert panel.score_meaning.text().startswith({"faithful": "✓", "weak": "~"}.get(result.verdict, "✗"))
     assert not panel.score_button.isEnabled()
     # A map that scores badly offers the method the score suggests, in one click on the same photo.

@@ -21,7 +21,16 @@ from screenshots import screenshot_folder
 from resnet_gui.core.batch import class_folder_name, read_rows
 from resnet_gui.core.engine import Classifier
 from resnet_gui.gui import batch_view, main_window
-from resnet_gui.gui.batch_view import COL_CONFIDENCE, COL_FILE, COL_TOPK, EXPORT_ALL, FAILED, BatchView
+from resnet_gui.gui.batch_view import (
+    COL_CONFIDENCE,
+    COL_FILE,
+    COL_NOTE,
+    COL_TOPK,
+    EXPORT_ALL,
+    FAILED,
+    BatchView,
+    SortOptionsDialog,
+)
 from resnet_gui.gui.qtutil import file_urls_mime
 
 REPO = Path(__file__).resolve().parent.parent
@@ -81,13 +90,13 @@ def test_a_batch_fills_the_table_with_every_file(qtbot, window, classifier, fold
 
 def test_cancel_stops_early_and_keeps_the_rows(qtbot, window, classifier, folder, monkeypatch) -> None:
     monkeypatch.setattr(batch_view, "BATCH_SIZE", 2)
-    forward = classifier.probabilities
+    forward = classifier.logits
 
     def slow(batch):
         time.sleep(0.15)
         return forward(batch)
 
-    monkeypatch.setattr(classifier, "probabilities", slow)
+    monkeypatch.setattr(classifier, "logits", slow)
     view = window.open_batch(folder)
     assert view.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: len(view.model.rows) > 0, timeout=WAIT_MS)
@@ -151,6 +160,54 @@ def test_export_csv_writes_every_row(qtbot, window, folder, tmp_path) -> None:
     ]
     for saved, row in zip(written, view.model.rows, strict=True):
         assert saved.probabilities == pytest.approx(row.probabilities, abs=1e-5)
+
+
+def test_the_note_column_and_the_export_carry_the_two_flags(qtbot, tmp_path, tiny_weights_file) -> None:
+    """A bundle with a not-sure and an OOD threshold: the Note says each in words, row by row, the
+    exported CSV has the same flags, and the sort dialog offers the same threshold, exactly."""
+    from test_batch_flags import csv_flags, make_flagged_bundle
+
+    from resnet_gui.core.models import load_model
+
+    bundle = make_flagged_bundle(tiny_weights_file, tmp_path / "bundle")
+    classifier = Classifier(load_model(weights_file=bundle.path), "cpu")
+    window = make_window(qtbot, tmp_path / "settings.ini", classifier)
+    view = run_batch(qtbot, window, bundle.folder)
+    assert view.model.unsure_threshold == pytest.approx(bundle.unsure_threshold)
+    expected_not_sure = bundle.not_sure()
+    notes = {
+        view.proxy.index(i, COL_FILE).data(): view.proxy.index(i, COL_NOTE).data()
+        for i in range(view.proxy.rowCount())
+    }
+    assert notes == {
+        name: " · ".join(
+            words
+            for words, flag in (
+                ("not sure", expected_not_sure[name]),
+                ("unlike the training photos", unusual),
+            )
+            if flag
+        )
+        for name, unusual in bundle.unusual.items()
+    }
+    assert {"not sure", "unlike the training photos"} <= {
+        part for note in notes.values() for part in note.split(" · ")
+    }
+    unsure_row = next(
+        i for i in range(view.proxy.rowCount()) if "not sure" in view.proxy.index(i, COL_NOTE).data()
+    )
+    tooltip = view.proxy.index(unsure_row, COL_NOTE).data(Qt.ItemDataRole.ToolTipRole)
+    assert f"below {bundle.unsure_threshold * 100:.0f} %" in tooltip
+    with qtbot.waitSignal(view.export_finished, timeout=WAIT_MS) as finished:
+        view.export_csv(tmp_path / "export.csv", EXPORT_ALL)
+    assert csv_flags(finished.args[0]) == {
+        name: (str(expected_not_sure[name]).lower(), str(unusual).lower())
+        for name, unusual in bundle.unusual.items()
+    }
+    dialog = SortOptionsDialog(str(tmp_path / "sorted"), view.model.unsure_threshold, view)
+    assert dialog.options()[2] == view.model.unsure_threshold  # not rounded to the spin box's 0.1 %
+    dialog.min_confidence.setValue(90.0)
+    assert dialog.options()[2] == pytest.approx(0.9)
 
 
 def test_sort_into_folders_copies_into_class_folders(qtbot, window, folder, tmp_path, monkeypatch) -> None:

@@ -1,4 +1,5 @@
-"""The wizard's painted charts: the live curve chart and the clickable confusion matrix (offscreen Qt)."""
+"""The painted charts: the live curve chart, the clickable confusion matrix, the reliability diagram
+and the faithfulness curves (offscreen Qt)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ from PySide6.QtCore import QEvent, QPoint, QRect, Qt
 from PySide6.QtGui import QColor, QHelpEvent, QImage
 from PySide6.QtWidgets import QApplication, QToolTip
 
-from resnet_gui.gui.charts import ConfusionMatrixView, CurveChart
+from resnet_gui.core.calibration import ReliabilityBin, describe_bin
+from resnet_gui.core.explain.maps import DeletionResult, RoadResult
+from resnet_gui.gui.charts import (
+    AFTER_COLOR,
+    BEFORE_COLOR,
+    ConfusionMatrixView,
+    CurveChart,
+    FaithfulnessChart,
+    ReliabilityDiagram,
+)
 
 TRAIN = QColor("#3b82f6")
 VAL = QColor("#f97316")
@@ -381,3 +391,168 @@ def test_painting_keeps_none_alive(qtbot) -> None:
         view.grab()
         chart.grab()
     assert sys.getrefcount(None) >= before - 4 * 20
+
+
+# -- ReliabilityDiagram ----------------------------------------------------------------------------
+
+
+def _bins(points: dict[int, tuple[int, float, float]], bins: int = 5) -> tuple[ReliabilityBin, ...]:
+    """A table of ``bins`` bins; ``points`` gives bin index -> (photos, mean confidence, accuracy)."""
+    table = []
+    for index in range(bins):
+        count, confidence, accuracy = points.get(index, (0, None, None))
+        table.append(ReliabilityBin(index / bins, (index + 1) / bins, count, confidence, accuracy))
+    return tuple(table)
+
+
+BEFORE = _bins({2: (3, 0.5, 0.2), 4: (40, 0.97, 0.6)})
+AFTER = _bins({2: (10, 0.55, 0.8), 3: (20, 0.7, 0.35), 4: (13, 0.9, 0.95)})
+
+
+@pytest.fixture()
+def diagram(qtbot) -> ReliabilityDiagram:
+    widget = ReliabilityDiagram()
+    qtbot.addWidget(widget)
+    widget.resize(380, 360)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def _pixel(image: QImage, x: float, y: float) -> QColor:
+    ratio = image.devicePixelRatio()
+    return image.pixelColor(round(x * ratio), round(y * ratio))
+
+
+def _near(color: QColor, target: QColor, tolerance: int = 12) -> bool:
+    return (
+        max(
+            abs(color.red() - target.red()),
+            abs(color.green() - target.green()),
+            abs(color.blue() - target.blue()),
+        )
+        <= tolerance
+    )
+
+
+def test_reliability_points_are_painted_where_their_bins_say(diagram: ReliabilityDiagram) -> None:
+    diagram.set_bins(BEFORE, AFTER)
+    assert diagram.bins("before") == BEFORE and diagram.bins("after") == AFTER
+    plot = diagram.plot_rect()
+    assert plot.width() == pytest.approx(plot.height())  # a square: the diagonal is at 45 degrees
+    for series, table in (("before", BEFORE), ("after", AFTER)):
+        for index, bin_ in enumerate(table):
+            point = diagram.point_position(series, index)
+            if not bin_.count:
+                assert point is None  # an empty bin has no point
+                continue
+            assert point is not None
+            assert point.x() == pytest.approx(plot.left() + bin_.confidence * plot.width())
+            assert point.y() == pytest.approx(plot.bottom() - bin_.accuracy * plot.height())
+    image = diagram.grab().toImage()
+    # Each bin's dot is painted in its series' colour, at its place (after on top of before).
+    for index in (2, 3, 4):
+        point = diagram.point_position("after", index)
+        assert _near(_pixel(image, point.x(), point.y()), AFTER_COLOR), index
+    for index in (2, 4):
+        point = diagram.point_position("before", index)
+        assert _near(_pixel(image, point.x(), point.y()), BEFORE_COLOR), index
+    # A bin with more photos has a bigger dot.
+    assert colour_count(image, AFTER_COLOR) > colour_count(image, BEFORE_COLOR) > 50
+
+
+def test_reliability_without_after_scaling_paints_before_only(diagram: ReliabilityDiagram) -> None:
+    diagram.set_bins(BEFORE, None)
+    assert diagram.bins("after") is None and diagram.point_position("after", 4) is None
+    image = diagram.grab().toImage()
+    assert colour_count(image, AFTER_COLOR) == 0 and colour_count(image, BEFORE_COLOR) > 50
+    assert "before scaling" in diagram.accessibleDescription()
+    assert "after" not in diagram.accessibleDescription()
+    diagram.clear()
+    assert diagram.bins("before") is None
+    cleared = diagram.grab().toImage()
+    assert colour_count(cleared, BEFORE_COLOR) == 0 and distinct_colours(cleared) > 1  # the empty text
+
+
+def test_reliability_tooltip_tells_the_bin_under_the_mouse(diagram: ReliabilityDiagram) -> None:
+    diagram.set_bins(BEFORE, AFTER)
+    point = diagram.point_position("after", 3)
+    assert diagram.bin_at(point) == ("after", 3)
+    assert diagram.bin_tooltip("after", 3) == "After scaling: " + describe_bin(AFTER[3])
+    assert "it is right 35 % of the time (20 photos)" in diagram.bin_tooltip("after", 3)
+    plot = diagram.plot_rect()
+    assert diagram.bin_at(plot.topLeft()) is None  # nothing there
+
+
+# -- FaithfulnessChart -----------------------------------------------------------------------------
+
+
+def _road() -> RoadResult:
+    removed = np.arange(1, 10) / 10
+    return RoadResult(
+        score=0.3,
+        verdict="faithful",
+        sentence="Faithful.",
+        suggestion=None,
+        removed=removed,
+        morf=np.linspace(0.8, 0.0, 9),
+        lerf=np.full(9, 0.95),
+        original=0.97,
+        random_score=0.05,
+        label="cat",
+    )
+
+
+@pytest.fixture()
+def faithfulness(qtbot) -> FaithfulnessChart:
+    widget = FaithfulnessChart()
+    qtbot.addWidget(widget)
+    widget.resize(320, 200)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
+def test_faithfulness_chart_shows_the_road_curves_from_the_untouched_photo(
+    faithfulness: FaithfulnessChart,
+) -> None:
+    road = _road()
+    empty = faithfulness.grab().toImage()
+    faithfulness.set_result(road, "cat")
+    assert faithfulness.result() is road
+    important, unimportant = faithfulness.series_names()
+    assert "important" in important and "unimportant" in unimportant
+    expected_x = [0.0, *(road.removed * 100)]
+    assert [x for x, _ in faithfulness.points(important)] == pytest.approx(expected_x)
+    assert [y for _, y in faithfulness.points(important)] == pytest.approx([0.97, *road.morf])
+    assert [y for _, y in faithfulness.points(unimportant)] == pytest.approx([0.97, *road.lerf])
+    assert faithfulness.y_range() == (0.0, 1.0)
+    assert "“cat”" in faithfulness.title
+    assert "90" in faithfulness.summary() and "removed" in faithfulness.summary()
+    image = faithfulness.grab().toImage()
+    assert colour_count(image, BEFORE_COLOR) > colour_count(empty, BEFORE_COLOR) + 100
+    assert colour_count(image, AFTER_COLOR) > 100
+    faithfulness.set_result(None)
+    assert faithfulness.series_names() == [] and faithfulness.result() is None
+
+
+def test_faithfulness_chart_shows_deletion_against_random_squares(faithfulness: FaithfulnessChart) -> None:
+    fractions = np.linspace(0.0, 1.0, 11)
+    deletion = DeletionResult(fractions, np.linspace(0.9, 0.1, 11), 0.5, np.linspace(0.9, 0.5, 11), 0.7)
+    faithfulness.set_result(deletion, "cat")
+    names = faithfulness.series_names()
+    assert len(names) == 2 and "random" in names[1]
+    assert [x for x, _ in faithfulness.points(names[0])] == pytest.approx(list(fractions * 100))
+    assert [y for _, y in faithfulness.points(names[1])] == pytest.approx(list(deletion.random_curve))
+    assert faithfulness._series[names[1]].dashed  # the yardstick
+
+
+def test_reliability_legend_wraps_when_narrow_and_tiny_sizes_paint(diagram: ReliabilityDiagram) -> None:
+    diagram.set_bins(BEFORE, AFTER)
+    diagram.resize(600, 360)
+    wide_top = diagram.plot_rect().top()
+    diagram.resize(200, 360)
+    assert diagram.plot_rect().top() > wide_top  # the legend took a second line
+    assert diagram.plot_rect().right() <= diagram.width()
+    diagram.resize(40, 30)  # far below the minimum: must not raise
+    assert not diagram.grab().isNull()

@@ -139,6 +139,15 @@ def test_wizard_on_hymenoptera(qtbot, tmp_path: Path, real_keras_weights_path: P
     qtbot.waitUntil(lambda: results.explained is not None, timeout=WAIT_MS)
     assert results.explained.label == evaluated.columns[column]
     shoot(qtbot, wizard, "12-finetune-results.png")
+    # The confidence tab: the bundle was calibrated at the end of training, so both diagrams show.
+    calibration = evaluated.calibration
+    assert calibration is not None and calibration.temperature is not None
+    results.tabs.setCurrentIndex(1)
+    assert results.reliability.isVisible()
+    assert results.reliability.bins("after") == calibration.reliability_after
+    assert f"{calibration.ece_after * 100:.1f} % after" in results.calibration_label.text()
+    shoot(qtbot, wizard, "12-finetune-results-confidence.png")
+    results.tabs.setCurrentIndex(0)
 
     wizard.next()
     assert wizard.currentId() == PAGE_SAVE

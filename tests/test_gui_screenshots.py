@@ -77,6 +77,11 @@ def test_screenshots_of_the_main_states(qtbot, tmp_path, real_classifier) -> Non
     qtbot.waitUntil(lambda: window.controller.explanation.deletion is not None, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: "ROAD score" in window.explain_panel.score_label.text(), timeout=WAIT_MS)
     shoot(qtbot, window, "04-side-by-side-with-score.png")
+    # Scrolled down to the curves under the sentence: the chart shows the result's lines.
+    chart = window.explain_panel.score_chart
+    assert chart.result() is window.controller.explanation.deletion and len(chart.series_names()) == 2
+    window.side_panel.ensureWidgetVisible(chart)
+    shoot(qtbot, window, "04-faithfulness-curve.png")
 
 
 def test_screenshot_of_an_error(qtbot, tmp_path, isolated_dirs) -> None:

@@ -179,7 +179,8 @@ def test_evaluate_prints_metrics_and_writes_files(tiny_weights_file: Path, tmp_p
     assert code == 0
     assert "Accuracy: 60.00 %" in out and "Most confidently wrong" in out and "(is bee)" in out
     assert {p.name for p in out_dir.iterdir()} == {
-        "report.json", "confusion_matrix.csv", "confusion_matrix.png", "predictions.csv",
+        "report.json", "confusion_matrix.csv", "confusion_matrix.png", "reliability_diagram.png",
+        "predictions.csv",
     }  # fmt: skip
     assert run_cli(["evaluate", str(folder), "--model", str(bundle), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["confusion_matrix"] == [[3, 0, 0], [2, 0, 0]]

@@ -54,9 +54,11 @@ __all__ = [
     "expected_calibration_error",
     "fit_temperature",
     "mean_nll",
+    "missing_calibration_sentence",
     "ood_scores",
     "ood_threshold",
     "reliability",
+    "reliability_figure",
     "rescale_probabilities",
     "unsure_threshold",
 ]
@@ -504,3 +506,110 @@ def calibration_summary(metrics: Mapping[str, Any]) -> list[str]:
     if note:
         lines.append(note)
     return lines
+
+
+#: What :func:`missing_calibration_sentence` says when the bundle gives no reason of its own.
+NO_CALIBRATION = (
+    "This model holds no calibration, so its percentages are its own: how far they can be believed "
+    "was not measured."
+)
+_MAX_NOTE = 400  # characters of a bundle's note shown (it is untrusted input)
+
+
+def missing_calibration_sentence(metadata: Mapping[str, Any]) -> str:
+    """Why a bundle holds no calibration, in one sentence, for where a reliability diagram would be.
+
+    A fine-tune stores the reason in ``metrics`` → ``calibration`` → ``note`` (no validation split,
+    too few validation photos, the run stopped first); an older or foreign model has none, and gets
+    :data:`NO_CALIBRATION`. ``metadata`` is a bundle's metadata (``metrics`` a JSON string or a dict),
+    read defensively: anything malformed gives the generic sentence.
+    """
+    import json
+
+    metrics: Any = metadata.get("metrics")
+    if isinstance(metrics, str):
+        try:
+            metrics = json.loads(metrics)
+        except ValueError:
+            metrics = None
+    details = metrics.get("calibration") if isinstance(metrics, Mapping) else None
+    note = details.get("note") if isinstance(details, Mapping) else None
+    if isinstance(note, str) and note.strip():
+        note = " ".join(note.split())
+        return note if len(note) <= _MAX_NOTE else note[: _MAX_NOTE - 1] + "…"
+    return NO_CALIBRATION
+
+
+def _bin_points(
+    table: Sequence[ReliabilityBin] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(lower edge, mean confidence, accuracy, photos) of the bins that hold photos, in bin order."""
+    rows = [b for b in table or () if b.count and b.confidence is not None and b.accuracy is not None]
+    return (
+        np.array([b.lower for b in rows], dtype=np.float64),
+        np.array([b.confidence for b in rows], dtype=np.float64),
+        np.array([b.accuracy for b in rows], dtype=np.float64),
+        np.array([b.count for b in rows], dtype=np.int64),
+    )
+
+
+def reliability_figure(
+    before: Sequence[ReliabilityBin] | None,
+    after: Sequence[ReliabilityBin] | None = None,
+    *,
+    ece_before: float | None = None,
+    ece_after: float | None = None,
+    temperature: float | None = None,
+):
+    """The reliability diagram as a matplotlib Figure (no pyplot, no display needed).
+
+    Top: each bin that holds photos as a point at (its mean confidence, its accuracy), ``before``
+    scaling (the plain softmax) and ``after`` (divided by the temperature; None: the model has
+    none), against the diagonal a calibrated model follows. Bottom: how many photos each bin
+    holds, since a bin of one photo says little. No bins at all: the axes say so.
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5.2, 5.6), dpi=100, layout="constrained")
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+    top.plot([0, 1], [0, 1], linestyle="--", color="0.55", linewidth=1, label="perfectly calibrated")
+    series = [("before scaling", before, "#f97316", "o")]
+    if after is not None:
+        series.append(
+            (
+                f"after scaling (T = {temperature:.2f})" if temperature else "after scaling",
+                after,
+                "#3b82f6",
+                "s",
+            )
+        )
+    edges = np.linspace(0.0, 1.0, ECE_BINS + 1)
+    width = (edges[1] - edges[0]) / (len(series) + 0.5)
+    drawn = False
+    for index, (name, table, colour, marker) in enumerate(series):
+        lowers, confidence, accuracy, counts = _bin_points(table)
+        if not counts.size:
+            continue
+        drawn = True
+        top.plot(confidence, accuracy, marker=marker, color=colour, linewidth=1.6, markersize=5, label=name)
+        bottom.bar(
+            lowers + width * (index + 0.25), counts, width=width, align="edge", color=colour, alpha=0.8
+        )
+    if not drawn:
+        top.text(0.5, 0.5, "no photos to measure", ha="center", va="center", color="0.4")
+    top.set_xlim(0.0, 1.0)
+    top.set_ylim(0.0, 1.02)
+    top.set_ylabel("how often it is right")
+    top.legend(loc="upper left", fontsize="small")
+    parts = []
+    if ece_before is not None and math.isfinite(ece_before):
+        parts.append(f"ECE {ece_before * 100:.1f} % before")
+    if ece_after is not None and math.isfinite(ece_after):
+        parts.append(f"{ece_after * 100:.1f} % after scaling")
+    top.set_title(", ".join(parts) if parts else "Reliability")
+    bottom.set_xlabel("how sure the model says it is (top probability)")
+    bottom.set_ylabel("photos")
+    for axes in (top, bottom):
+        axes.xaxis.set_major_formatter(lambda value, _position: f"{value * 100:.0f} %")
+    top.yaxis.set_major_formatter(lambda value, _position: f"{value * 100:.0f} %")
+    return figure

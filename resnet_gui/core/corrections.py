@@ -47,11 +47,13 @@ __all__ = [
     "Correction",
     "CorrectionError",
     "Corrections",
+    "class_folder_in",
     "dataset_key",
     "dataset_record_folder",
     "read_record",
     "reserved_folder_name",
     "sanitised_class_folder",
+    "train_folder",
 ]
 
 CORRECTIONS_FORMAT = "resnet-gui-corrections/1"
@@ -201,16 +203,33 @@ def reserved_folder_name(name: str, layout_has_splits: bool) -> str | None:
     return None
 
 
-def _train_folder(root: Path) -> Path | None:
+def class_folder_in(
+    base: Path, label: str, layout_has_splits: bool, error: type[ResNetGuiError] = CorrectionError
+) -> Path:
+    """The folder of class ``label`` inside ``base`` (the dataset root, or one of its split
+    folders): the class's own folder when it exists, else a new sanitised name. A name that cannot
+    be a class folder (empty, hidden, a split's name, ``_left_out``) raises ``error``."""
+    if not label.strip():
+        raise error("Give the class a name.")
+    existing = base / label
+    plain = label not in (".", "..") and "/" not in label and "\\" not in label
+    if plain and existing.is_dir() and reserved_folder_name(label, layout_has_splits) is None:
+        return existing
+    name = sanitised_class_folder(label)
+    why = reserved_folder_name(name, layout_has_splits)
+    if why is not None:
+        raise error(f"The class name '{printable(label)}' cannot be used: {why}.")
+    return base / name
+
+
+def train_folder(root: Path, error: type[ResNetGuiError] = CorrectionError) -> Path | None:
     """The dataset's ``train/`` folder (any case), when it has the train/val layout."""
     try:
         for entry in sorted(root.iterdir()):
             if entry.name.lower() == "train" and entry.is_dir():
                 return entry
     except OSError as err:
-        raise CorrectionError(
-            f"Cannot list the dataset folder '{printable_path(root)}': {os_reason(err)}."
-        ) from None
+        raise error(f"Cannot list the dataset folder '{printable_path(root)}': {os_reason(err)}.") from None
     return None
 
 
@@ -378,7 +397,7 @@ class Corrections:
 
     def has_splits(self) -> bool:
         """Whether the dataset has the train/val folder layout (corrections then go into train/)."""
-        return _train_folder(self.root) is not None
+        return train_folder(self.root) is not None
 
     def class_folder(self, label: str) -> Path:
         """The training folder of ``label``: ``root/train/<label>`` for a train/val dataset, else
@@ -386,19 +405,8 @@ class Corrections:
 
         Raises :class:`CorrectionError` for a name that cannot be a class folder.
         """
-        if not label.strip():
-            raise CorrectionError("Give the right class a name.")
-        train = _train_folder(self.root)
-        base = self.root if train is None else train
-        existing = base / label
-        plain = label not in (".", "..") and "/" not in label and "\\" not in label
-        if plain and existing.is_dir() and reserved_folder_name(label, train is not None) is None:
-            return existing
-        name = sanitised_class_folder(label)
-        why = reserved_folder_name(name, train is not None)
-        if why is not None:
-            raise CorrectionError(f"The class name '{printable(label)}' cannot be used: {why}.")
-        return base / name
+        train = train_folder(self.root)
+        return class_folder_in(self.root if train is None else train, label, train is not None)
 
     # -- changing --
 

@@ -77,6 +77,9 @@ class ImageResult:
     image_size: tuple[int, int]
     decode_seconds: float
     inference_seconds: float
+    #: Whether the photo looks unlike the model's training photos (:meth:`ImageClassifier.unusual`);
+    #: None when the model cannot tell (no threshold).
+    unusual: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,9 @@ class ImageClassifier:
     #: Above this out-of-distribution score (:meth:`unusual`) a photo looks unlike the training
     #: photos (a bundle's, fitted on its validation photos); None: not known.
     ood_threshold: float | None = None
+    #: Below this top-1 probability the model's own validation calls a prediction "not sure" (a
+    #: bundle's); None: not known. :func:`resnet_gui.core.confidence.is_not_sure` applies it.
+    unsure_threshold: float | None = None
     lock: threading.RLock
     device: torch.device
 
@@ -148,6 +154,13 @@ class ImageClassifier:
         from resnet_gui.core.calibration import ood_scores
 
         return ood_scores(logits, self.temperature) > self.ood_threshold
+
+    def probabilities_and_unusual(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """One forward pass: :meth:`probabilities` and :meth:`unusual` of a prepared batch."""
+        from resnet_gui.core.calibration import calibrated_probabilities
+
+        logits = self.logits(batch)
+        return calibrated_probabilities(logits, self.temperature), self.unusual(logits)
 
     def top_k(self, probabilities: np.ndarray, k: int) -> list[tuple[Prediction, ...]]:
         """The ``k`` most probable classes of each row, best first."""
@@ -189,14 +202,19 @@ class ImageClassifier:
                     continue
                 decoded.append((str(path), image, time.perf_counter() - began))
             predictions: list[tuple[Prediction, ...]] = []
+            unusual: list[bool | None] = [None] * len(decoded)
             inference_seconds = 0.0
             if decoded:
                 began = time.perf_counter()
-                predictions = self.classify_images([image for _, image, _ in decoded], top_k)
+                batch = self.preprocessing.prepare_batch([image for _, image, _ in decoded])
+                probabilities, flags = self.probabilities_and_unusual(batch)
+                predictions = self.top_k(probabilities, top_k)
+                if flags is not None:
+                    unusual = [bool(flag) for flag in flags]
                 inference_seconds = (time.perf_counter() - began) / len(decoded)
             by_path = {
-                source: ImageResult(source, preds, original_size(image), decode, inference_seconds)
-                for (source, image, decode), preds in zip(decoded, predictions, strict=True)
+                source: ImageResult(source, preds, original_size(image), decode, inference_seconds, odd)
+                for (source, image, decode), preds, odd in zip(decoded, predictions, unusual, strict=True)
             }
             for path in chunk:
                 yield failures.get(str(path)) or by_path[str(path)]
@@ -228,10 +246,15 @@ class Classifier(ImageClassifier):
         self.channels_last = channels_last
         self.bf16 = bf16
         self.lock = threading.RLock()
-        from resnet_gui.core.metadata import metadata_ood_threshold, metadata_temperature
+        from resnet_gui.core.metadata import (
+            metadata_ood_threshold,
+            metadata_temperature,
+            metadata_unsure_threshold,
+        )
 
         self.temperature = metadata_temperature(loaded.metadata)
         self.ood_threshold = metadata_ood_threshold(loaded.metadata)
+        self.unsure_threshold = metadata_unsure_threshold(loaded.metadata)
         model = loaded.model.eval().to(self.device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)

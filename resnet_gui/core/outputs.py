@@ -242,6 +242,26 @@ def _is_heatmap_npy(path: Path) -> bool:
     return len(shape) == 2 and not fortran and dtype == np.dtype("<f4")
 
 
+#: The header of ``evaluate --label-issues``' table (resnet_gui.cli_training writes it).
+LABEL_ISSUES_COLUMNS = (
+    "path",
+    "split",
+    "given",
+    "suggested",
+    "given_probability",
+    "suggested_probability",
+    "quality",
+    "kind",
+)
+
+
+def _is_label_issues_csv(path: Path) -> bool:
+    import csv
+
+    fields = next(csv.reader([_first_line(path).decode("utf-8", "replace")]), [])
+    return tuple(fields) == LABEL_ISSUES_COLUMNS
+
+
 def _beside_our_report(path: Path) -> bool:
     """A file of an evaluate report folder whose report.json is ours (the set is replaced together)."""
     return _is_report(path.with_name("report.json"))
@@ -279,6 +299,11 @@ OUTPUT_KINDS: dict[str, OutputKind] = {
         OutputKind("report-json", "a report of `resnet-gui evaluate`", _is_report),
         OutputKind("report-csv", "a table of `resnet-gui evaluate`", _is_evaluate_csv),
         OutputKind("report-png", "a confusion matrix of `resnet-gui evaluate`", _is_evaluate_png),
+        # Newer than the report: no untagged one of ours exists, so only the tag tells it.
+        OutputKind("report-reliability-png", "a reliability diagram of `resnet-gui evaluate`", _is_our_png),
+        OutputKind(
+            "label-issues-csv", "a table of `resnet-gui evaluate --label-issues`", _is_label_issues_csv
+        ),
         OutputKind("export-onnx", "an ONNX model written by `resnet-gui export`", _is_exported_onnx),
         OutputKind(
             "export-torchscript",

@@ -3,8 +3,11 @@
 The run is core's streaming pipeline (:func:`resnet_gui.core.batch.classify_folder`) in a worker job
 of the controller's runner (so closing the app stops it), one queued signal per batch. The table is
 a :class:`BatchTableModel` behind a :class:`BatchFilterModel` (class and minimum confidence filters,
-sorting by any column). Thumbnails are decoded lazily, only for the rows the view paints, by a
-second small job. Double-clicking a row opens the image in the main window with its explanation.
+sorting by any column). Its Note column says when the model is *not sure* of a photo (core's one
+rule, under the app's threshold as the run began) and when a photo looks unlike the training photos;
+the CSV export carries both as its ``not_sure`` and ``unlike_training`` columns. Thumbnails are
+decoded lazily, only for the rows the view paints, by a second small job. Double-clicking a row
+opens the image in the main window with its explanation.
 """
 
 from __future__ import annotations
@@ -57,13 +60,15 @@ from resnet_gui.core.batch import (
     format_plan,
 )
 from resnet_gui.core.batch.scan import TOP_FOLDER, subfolder_of
+from resnet_gui.core.confidence import NOT_SURE_TEXT
 from resnet_gui.gui import tasks
 from resnet_gui.gui.controller import Controller, describe_error
 from resnet_gui.gui.qtutil import to_qimage
 from resnet_gui.gui.workers import Job
 
-COL_FILE, COL_FOLDER, COL_TOP1, COL_CONFIDENCE, COL_TOPK = range(5)
-HEADERS = ("File", "Folder", "Top-1 class", "Confidence", "Top-k")
+COL_FILE, COL_FOLDER, COL_TOP1, COL_CONFIDENCE, COL_NOTE, COL_TOPK = range(6)
+HEADERS = ("File", "Folder", "Top-1 class", "Confidence", "Note", "Top-k")
+UNLIKE_NOTE = "unlike the training photos"  # the Note column's words (its tooltip says more)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_ROLE = Qt.ItemDataRole.UserRole + 2
 ALL_CLASSES = ""
@@ -89,6 +94,7 @@ class BatchTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.rows: list[BatchRow] = []
         self.root: Path | None = None  # the folder classified: the Folder column is relative to it
+        self.unsure_threshold: float | None = None  # the run's "not sure" threshold (the Note column)
         self._row_of: dict[Path, int] = {}
         self._thumbnails: dict[Path, QPixmap | None] = {}
         self.wanted: dict[Path, None] = {}  # an ordered set of paths whose thumbnail is wanted
@@ -116,6 +122,8 @@ class BatchTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if column == COL_FOLDER:
                 return self.folder_of(row) or TOP_FOLDER
+            if column == COL_NOTE:
+                return self.note(row)
             return _display(row, column)
         if role == SORT_ROLE:
             if column == COL_FILE:
@@ -126,18 +134,45 @@ class BatchTableModel(QAbstractTableModel):
                 return top1.probability if top1 is not None else -1.0
             if column == COL_TOP1:
                 return top1.label.lower() if top1 is not None else ""
+            if column == COL_NOTE:
+                return self.note(row)
             return _display(row, column)
         if role == ROW_ROLE:
             return row
         if role == Qt.ItemDataRole.DecorationRole and column == COL_FILE:
             return self._thumbnail(row.path)
         if role == Qt.ItemDataRole.ToolTipRole:
+            if column == COL_NOTE and self.note(row):
+                return self.note_tooltip(row)
             return str(row.path) + (f"\n{row.error}" if row.error else "")
         if role == Qt.ItemDataRole.ForegroundRole and not row.ok and column in (COL_TOP1, COL_TOPK):
             return ERROR_COLOR
         if role == Qt.ItemDataRole.TextAlignmentRole and column == COL_CONFIDENCE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+    def note(self, row: BatchRow) -> str:
+        """``not sure``, ``unlike the training photos``, both, or nothing."""
+        notes = []
+        if row.not_sure(self.unsure_threshold):
+            notes.append(NOT_SURE_TEXT)
+        if row.unusual:
+            notes.append(UNLIKE_NOTE)
+        return " · ".join(notes)
+
+    def note_tooltip(self, row: BatchRow) -> str:
+        """The Note in sentences, with the threshold."""
+        lines = []
+        if row.not_sure(self.unsure_threshold) and self.unsure_threshold is not None:
+            lines.append(
+                f"The model is not sure: its best guess is below {self.unsure_threshold * 100:.0f} %, "
+                "so check this photo yourself."
+            )
+        if row.unusual:
+            lines.append(
+                "This photo looks unlike the photos the model was trained on: its guess may be wrong."
+            )
+        return "\n".join(lines)
 
     def folder_of(self, row: BatchRow) -> str:
         """The row's sub-folder of the classified folder (``ants``, ``val/ants``); ``""`` directly in it."""
@@ -280,7 +315,11 @@ class SortOptionsDialog(QDialog):
         self.min_confidence.setDecimals(1)
         self.min_confidence.setSuffix(" %")
         self.min_confidence.setValue(min_confidence * 100)
-        self.min_confidence.setToolTip("Files whose top-1 class is less sure than this go to “_unsure”")
+        self._initial = min_confidence  # kept exact: the spin box shows it to 0.1 %
+        self.min_confidence.setToolTip(
+            "Files whose top-1 class is less sure than this go to “_unsure” (at first: the files the "
+            "table’s Note calls “not sure”)"
+        )
         form = QFormLayout()
         form.addRow("Destination folder", where)
         form.addRow("Mode", self.mode)
@@ -303,6 +342,8 @@ class SortOptionsDialog(QDialog):
 
     def options(self) -> tuple[Path, str, float | None]:
         value = self.min_confidence.value() / 100
+        if self.min_confidence.value() == round(self._initial * 100, 1):
+            value = self._initial  # left as offered: exactly the Note's threshold, not its rounding
         return Path(self.destination.text()), self.mode.currentData(), value if value > 0 else None
 
 
@@ -407,7 +448,8 @@ class BatchView(QWidget):
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in ((COL_FILE, 240), (COL_FOLDER, 110), (COL_TOP1, 150), (COL_CONFIDENCE, 95)):
+        widths = ((COL_FILE, 240), (COL_FOLDER, 110), (COL_TOP1, 150), (COL_CONFIDENCE, 95), (COL_NOTE, 120))
+        for column, width in widths:
             table.setColumnWidth(column, width)
         table.setColumnHidden(COL_FOLDER, True)  # shown when the photos are in sub-folders
         table.doubleClicked.connect(self._open_index)
@@ -523,6 +565,9 @@ class BatchView(QWidget):
         self.setWindowTitle(f"{self.folder.name or self.folder} — Batch classification")
         self.model.clear()
         self.model.root = self.folder
+        self.model.unsure_threshold = (
+            self.controller.threshold
+        )  # the main window's "not sure", as the run begins
         self.found = ""
         self._in_subfolders = False
         self.progress_bar.setFormat("%p %")
@@ -741,6 +786,7 @@ class BatchView(QWidget):
             rows,
             Path(path),
             top_k,
+            self.model.unsure_threshold,
             on_result=self._export_returned,
             on_error=self._export_errored,
             on_finished=self._update_buttons,
@@ -765,7 +811,8 @@ class BatchView(QWidget):
     def ask_sort_options(self) -> tuple[Path, str, float | None] | None:
         """The sort's destination, mode and minimum confidence from a dialog; None when cancelled."""
         start = str(self.folder.parent / f"{self.folder.name}-sorted") if self.folder is not None else ""
-        dialog = SortOptionsDialog(start, self.proxy.min_confidence, self)
+        # By default the files the Note calls "not sure" go to "_unsure": the same rule as the table.
+        dialog = SortOptionsDialog(start, self.model.unsure_threshold or 0.0, self)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         return dialog.options()

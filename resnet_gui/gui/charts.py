@@ -1,7 +1,9 @@
-"""Small painted charts for the fine-tuning wizard: live training curves and a clickable confusion matrix.
+"""Small painted charts: live training curves, a clickable confusion matrix, a reliability diagram
+(the wizard's results) and the faithfulness curves of a heat map (the explanation panel).
 
-Both are plain QWidgets drawn with QPainter (no matplotlib: they repaint every epoch and must stay
-cheap), fed plain numbers and numpy arrays, and coloured from the palette so dark mode works.
+All are plain QWidgets drawn with QPainter (no matplotlib: they repaint every epoch and must stay
+cheap), fed plain numbers, numpy arrays and core's dataclasses (never tensors), and coloured from
+the palette so dark mode works.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
+from resnet_gui.core.calibration import ReliabilityBin, describe_bin
+from resnet_gui.core.explain.maps import DeletionResult, RoadResult, faithfulness_curves
 from resnet_gui.gui.qtutil import bold_font, muted, soft
 
 NBSP = "\u00a0"
@@ -39,6 +43,9 @@ DEFAULT_SERIES_COLORS = ("#3b82f6", "#f97316", "#10b981", "#a855f7", "#ef4444", 
 CORRECT_COLOR = QColor("#1f9d6b")
 MISTAKE_COLOR = QColor("#e4572e")
 MAX_CELL = 120  # px: a 2x2 matrix in a big window stays a compact grid
+# Reliability and faithfulness: the same two hues as the matplotlib PNG (core.calibration).
+BEFORE_COLOR = QColor("#f97316")
+AFTER_COLOR = QColor("#3b82f6")
 
 
 def _finite(value: float | None) -> bool:
@@ -107,6 +114,9 @@ class _Series:
 
 class CurveChart(QWidget):
     """A live line chart of named series over epochs (loss, accuracy), with "best" and stage markers."""
+
+    emphasise_last = True
+    """Draw the last point of each series larger (the latest epoch)."""
 
     def __init__(self, title: str, *, percent: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -391,7 +401,7 @@ class CurveChart(QWidget):
         painter.drawLine(plot.bottomLeft(), plot.topLeft())
 
         # X ticks: whole epochs on a 1/2/5/10... step that leaves room for each label.
-        slot = metrics.horizontalAdvance("8888") + 8
+        slot = max(metrics.horizontalAdvance(text) for text in ("8888", self._format_x(x_high))) + 8
         max_x_ticks = max(1, int(plot.width() // slot))
         x_step = next(
             step
@@ -440,7 +450,7 @@ class CurveChart(QWidget):
             painter.setBrush(series.color)
             dense = len(mapped) > plot.width() / 8
             for index, point in enumerate(mapped):
-                last = index == len(mapped) - 1
+                last = self.emphasise_last and index == len(mapped) - 1
                 if dense and not last:
                     continue
                 radius = 3.2 if last else 2.4
@@ -485,6 +495,59 @@ class CurveChart(QWidget):
             text,
         )
         painter.restore()
+
+
+class FaithfulnessChart(CurveChart):
+    """A heat map's faithfulness curves: the class's probability as more of the photo is removed.
+
+    Fed core's :class:`~resnet_gui.core.explain.maps.RoadResult` or ``DeletionResult`` (the lines
+    are :func:`~resnet_gui.core.explain.maps.faithfulness_curves`); x is the share of the photo
+    removed, y the probability, 0 to 100 %.
+    """
+
+    emphasise_last = False
+    # Lines in legend order: the map's two (or the map and random squares, dashed).
+    COLORS = (BEFORE_COLOR, AFTER_COLOR)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Probability as pixels are removed", percent=True, parent=parent)
+        self.setAccessibleName("Faithfulness chart")
+        self._result: RoadResult | DeletionResult | None = None
+
+    def set_result(self, result: RoadResult | DeletionResult | None, label: str = "") -> None:
+        """Show ``result``'s curves (None: none), for the class called ``label``."""
+        self._result = result
+        self._series.clear()
+        if result is not None:
+            for curve, color in zip(faithfulness_curves(result), self.COLORS, strict=False):
+                shown = muted(self.palette()) if curve.yardstick else color
+                self.add_series(curve.name, shown, dashed=curve.yardstick)
+                for removed, probability in zip(curve.removed, curve.probability, strict=True):
+                    self.add_point(curve.name, float(removed) * 100.0, float(probability))
+        self.title = f"“{label}” as pixels are removed" if label else "Probability as pixels are removed"
+        self._update_summary()
+        self.update()
+
+    def result(self) -> RoadResult | DeletionResult | None:
+        return self._result
+
+    def y_range(self) -> tuple[float, float]:
+        return (0.0, 1.0)
+
+    @staticmethod
+    def _format_x(x: float) -> str:
+        return f"{x:.0f}{NBSP}%"
+
+    def summary(self) -> str:
+        """Each line's probability at the most removed, e.g. "important removed first: 0.1 %, …"."""
+        latest = [(s.name, s.points[-1]) for s in self._series.values() if s.points]
+        if not latest:
+            return "Not checked yet"
+        values = ", ".join(f"{name}: {self._format_value(y)}" for name, (_, y) in latest)
+        return f"{values} with {self._format_x(max(x for _, (x, _) in latest))} removed"
+
+    def sizeHint(self) -> QSize:
+        return QSize(300, 190)
 
 
 @dataclass(frozen=True)
@@ -1025,3 +1088,265 @@ class ConfusionMatrixView(QWidget):
                     Qt.AlignmentFlag.AlignCenter,
                     format_share(self.row_share(row, column)),
                 )
+
+
+class ReliabilityDiagram(QWidget):
+    """How often the model is right against how sure it says it is: one point per bin of photos.
+
+    Fed core's :class:`~resnet_gui.core.calibration.ReliabilityBin` tables ``before`` scaling (the
+    plain softmax) and ``after`` (divided by the model's temperature; None: it has none). A bin's
+    point sits at (its mean confidence, its accuracy) and grows with its photos; a calibrated
+    model's points lie on the dashed diagonal. Hovering a point tells its bin in words.
+    """
+
+    SERIES = (("before", "before scaling", BEFORE_COLOR), ("after", "after scaling", AFTER_COLOR))
+
+    def __init__(self, parent: QWidget | None = None, *, empty_text: str = "No calibration to show") -> None:
+        super().__init__(parent)
+        self.empty_text = empty_text
+        self._bins: dict[str, tuple[ReliabilityBin, ...]] = {}
+        self.setMouseTracking(True)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAccessibleName("Reliability diagram")
+        self.setAccessibleDescription(empty_text)
+
+    # -- data -------------------------------------------------------------------------------------------
+
+    def set_bins(
+        self, before: Sequence[ReliabilityBin], after: Sequence[ReliabilityBin] | None = None
+    ) -> None:
+        """Show these tables (each in bin order, as core's :func:`reliability` gives them)."""
+        self._bins = {"before": tuple(before)}
+        if after is not None:
+            self._bins["after"] = tuple(after)
+        lines = []
+        for key, name, _ in self.SERIES:
+            table = self._bins.get(key)
+            if table is None:
+                continue
+            photos = sum(b.count for b in table)
+            lines.append(f"{name}: {sum(1 for b in table if b.count)} bins with photos, {photos} photos")
+        self.setAccessibleDescription("; ".join(lines))
+        self.update()
+
+    def clear(self) -> None:
+        self._bins = {}
+        self.setAccessibleDescription(self.empty_text)
+        self.update()
+
+    def bins(self, series: str) -> tuple[ReliabilityBin, ...] | None:
+        """The table shown as ``series`` (``before`` or ``after``), None when there is none."""
+        return self._bins.get(series)
+
+    # -- geometry ---------------------------------------------------------------------------------------
+
+    def sizeHint(self) -> QSize:
+        return QSize(320, 300)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(180, 170)
+
+    def _small_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPointSizeF(max(6.5, font.pointSizeF() * 0.88))
+        return font
+
+    def _legend(self) -> list[tuple[str, QColor, bool]]:
+        """(name, colour, dashed) of each legend entry: the series shown, then the diagonal."""
+        entries = [(name, color, False) for key, name, color in self.SERIES if key in self._bins]
+        return [*entries, ("perfectly calibrated", muted(self.palette()), True)]
+
+    def _legend_rows(self) -> list[list[tuple[str, QColor, bool, float]]]:
+        """The legend entries with their widths, wrapped into rows that fit the widget."""
+        metrics = QFontMetrics(self._small_font())
+        available = self.width() - 2 * PAD
+        rows: list[list[tuple[str, QColor, bool, float]]] = [[]]
+        used = 0.0
+        for name, color, dashed in self._legend():
+            width = 20 + metrics.horizontalAdvance(name) + 2
+            if rows[-1] and used + 12 + width > available:
+                rows.append([])
+                used = 0.0
+            used += (12 if rows[-1] else 0) + width
+            rows[-1].append((name, color, dashed, width))
+        return rows
+
+    def _header_height(self) -> float:
+        title = QFontMetrics(bold_font(self.font())).height()
+        return title + 2 + len(self._legend_rows()) * QFontMetrics(self._small_font()).height() + 6
+
+    def plot_rect(self) -> QRectF:
+        """The square the axes span (0 to 100 % both ways), in widget coordinates."""
+        metrics = QFontMetrics(self._small_font())
+        left = PAD + metrics.horizontalAdvance(f"100{NBSP}%") + 6
+        top = PAD + self._header_height()
+        bottom = self.height() - PAD - 2 * metrics.height() - 6
+        right = self.width() - PAD - metrics.horizontalAdvance("100") / 2
+        side = max(1.0, min(right - left, bottom - top))
+        return QRectF(left + max(0.0, (right - left - side) / 2), top, side, side)
+
+    def _radius(self, count: int, most: int) -> float:
+        return 2.5 + 4.0 * math.sqrt(count / most) if most else 2.5
+
+    def point_position(self, series: str, index: int) -> QPointF | None:
+        """Where bin ``index`` of ``series`` is painted (None: no such bin, or it holds no photo)."""
+        table = self._bins.get(series)
+        if table is None or not 0 <= index < len(table):
+            return None
+        bin_ = table[index]
+        if not bin_.count or bin_.confidence is None or bin_.accuracy is None:
+            return None
+        plot = self.plot_rect()
+        return QPointF(
+            plot.left() + float(bin_.confidence) * plot.width(),
+            plot.bottom() - float(bin_.accuracy) * plot.height(),
+        )
+
+    def bin_at(self, pos: QPointF) -> tuple[str, int] | None:
+        """The (series, bin index) whose point is nearest ``pos``, within its radius plus 3 px."""
+        best: tuple[float, str, int] | None = None
+        most = max((b.count for table in self._bins.values() for b in table), default=0)
+        for key, table in self._bins.items():
+            for index, bin_ in enumerate(table):
+                point = self.point_position(key, index)
+                if point is None:
+                    continue
+                distance = math.hypot(point.x() - pos.x(), point.y() - pos.y())
+                if distance <= self._radius(bin_.count, most) + 3 and (best is None or distance < best[0]):
+                    best = (distance, key, index)
+        return None if best is None else (best[1], best[2])
+
+    def bin_tooltip(self, series: str, index: int) -> str:
+        """E.g. "After scaling: When the model says 93–100 % (on average 97 %), it is right …"."""
+        table = self._bins.get(series) or ()
+        name = dict((key, name) for key, name, _ in self.SERIES)[series]
+        text = describe_bin(table[index]) if 0 <= index < len(table) else ""
+        return f"{name.capitalize()}: {text}" if text else ""
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
+            hit = self.bin_at(QPointF(event.pos()))
+            if hit is not None:
+                QToolTip.showText(event.globalPos(), self.bin_tooltip(*hit), self)
+            else:
+                QToolTip.hideText()
+                event.ignore()
+            return True
+        return super().event(event)
+
+    # -- painting ---------------------------------------------------------------------------------------
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        palette = self.palette()
+        text_color = palette.color(QPalette.ColorRole.Text)
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if not self._bins:
+            painter.setPen(muted(palette))
+            painter.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter, self.empty_text)
+            painter.end()
+            return
+        title_font = bold_font(self.font())
+        small = self._small_font()
+        small_metrics = QFontMetrics(small)
+        line = small_metrics.height()
+        area = QRectF(self.rect()).adjusted(PAD, PAD, -PAD, -PAD)
+
+        # Title, then the legend: the series shown and the diagonal.
+        painter.setFont(title_font)
+        painter.setPen(text_color)
+        title_height = QFontMetrics(title_font).height()
+        painter.drawText(
+            QRectF(area.left(), area.top(), area.width(), title_height),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            QFontMetrics(title_font).elidedText(
+                "How often it is right, by how sure it is", Qt.TextElideMode.ElideRight, int(area.width())
+            ),
+        )
+        painter.setFont(small)
+        y = area.top() + title_height + 2
+        for row in self._legend_rows():
+            x = area.left()
+            for name, color, dashed, width in row:
+                mid = y + line / 2
+                pen = QPen(color, 2.0 if not dashed else 1.3)
+                if dashed:
+                    pen.setStyle(Qt.PenStyle.DashLine)
+                painter.setPen(pen)
+                painter.drawLine(QPointF(x, mid), QPointF(x + 16, mid))
+                if not dashed:
+                    painter.setPen(Qt.PenStyle.NoPen)
+                    painter.setBrush(color)
+                    painter.drawEllipse(QPointF(x + 8, mid), 3.0, 3.0)
+                    painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.setPen(text_color)
+                painter.drawText(
+                    QRectF(x + 20, y, width - 20, line),
+                    Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                    name,
+                )
+                x += width + 12
+            y += line
+
+        plot = self.plot_rect()
+        # Grid and ticks every 20 %, the axes, the diagonal.
+        for step in range(6):
+            value = step / 5
+            gx = plot.left() + value * plot.width()
+            gy = plot.bottom() - value * plot.height()
+            painter.setPen(QPen(soft(text_color, 24), 1))
+            painter.drawLine(QPointF(plot.left(), gy), QPointF(plot.right(), gy))
+            painter.drawLine(QPointF(gx, plot.top()), QPointF(gx, plot.bottom()))
+            painter.setPen(muted(palette))
+            label = f"{step * 20}{NBSP}%"
+            painter.drawText(
+                QRectF(PAD, gy - line / 2, plot.left() - PAD - 6, line),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                label,
+            )
+            painter.drawText(
+                QRectF(gx - 30, plot.bottom() + 3, 60, line),
+                Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+                label,
+            )
+        painter.drawText(
+            QRectF(plot.left(), plot.bottom() + 3 + line, plot.width(), line),
+            Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+            "how sure the model says it is",
+        )
+        painter.setPen(QPen(soft(text_color, 110), 1))
+        painter.drawLine(plot.bottomLeft(), plot.bottomRight())
+        painter.drawLine(plot.bottomLeft(), plot.topLeft())
+        diagonal = QPen(muted(palette), 1.3)
+        diagonal.setStyle(Qt.PenStyle.DashLine)
+        painter.setPen(diagonal)
+        painter.drawLine(plot.bottomLeft(), plot.topRight())
+
+        # The series: a line through the bins that hold photos, a dot per bin sized by its photos.
+        most = max((b.count for table in self._bins.values() for b in table), default=0)
+        for key, _name, color in self.SERIES:
+            table = self._bins.get(key)
+            if table is None:
+                continue
+            points = [
+                (self.point_position(key, index), bin_.count)
+                for index, bin_ in enumerate(table)
+                if self.point_position(key, index) is not None
+            ]
+            if not points:
+                continue
+            path = QPainterPath()
+            path.moveTo(points[0][0])  # type: ignore[arg-type]
+            for point, _count in points[1:]:
+                path.lineTo(point)  # type: ignore[arg-type]
+            pen = QPen(color, 2.0)
+            pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawPath(path)
+            painter.setPen(QPen(palette.color(QPalette.ColorRole.Base), 1))
+            painter.setBrush(color)
+            for point, count in points:
+                radius = self._radius(count, most)
+                painter.drawEllipse(point, radius, radius)  # type: ignore[arg-type]
+        painter.end()

@@ -1,4 +1,8 @@
-"""The explanation panel: method, view, opacity, colours, progress, faithfulness and export."""
+"""The explanation panel: method, view, opacity, colours, progress, faithfulness and export.
+
+After *Check faithfulness* the panel shows the score's sentence and its curves (a
+:class:`~resnet_gui.gui.charts.FaithfulnessChart` fed the core result the controller computed).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.core.explain.estimate import describe_seconds  # torch-free
+from resnet_gui.gui.charts import FaithfulnessChart
 from resnet_gui.gui.data import VIEW_IMAGE, VIEW_OVERLAY, VIEW_SIDE_BY_SIDE, ExplanationView, MethodChoice
 from resnet_gui.gui.qtutil import (
     PANEL_TITLE_SCALE,
@@ -201,6 +206,11 @@ class ExplanationPanel(QWidget):
         self.score_label.setToolTip(SCORE_TOOLTIP)
         self.score_meaning = QLabel()
         self.score_meaning.setWordWrap(True)
+        # The curves behind the score: the class's probability as the map's pixels are removed.
+        self.score_chart = FaithfulnessChart()
+        self.score_chart.setMinimumHeight(170)
+        self.score_chart.setMaximumHeight(220)
+        self.score_chart.hide()
         # A map that scores badly: one click shows the same class with the method the score suggests.
         self.try_button = QPushButton()
         self.try_button.setAutoDefault(False)
@@ -231,6 +241,7 @@ class ExplanationPanel(QWidget):
         score_box.addWidget(self.score_button, 0, Qt.AlignmentFlag.AlignLeft)
         score_box.addWidget(self.score_label)
         score_box.addWidget(self.score_meaning)
+        score_box.addWidget(self.score_chart)
         score_box.addWidget(self.try_button, 0, Qt.AlignmentFlag.AlignLeft)
 
         layout = QVBoxLayout(self)
@@ -388,6 +399,8 @@ class ExplanationPanel(QWidget):
             self.score_meaning.setText(meaning)
             self.score_meaning.setToolTip(view.deletion.summary(view.label))  # type: ignore[attr-defined]
             self._suggested = getattr(view.deletion, "suggestion", None) or ""
+            if self.score_chart.result() is not view.deletion:
+                self.score_chart.set_result(view.deletion, view.label)  # type: ignore[arg-type]
         elif ready:
             self.score_label.setText(f"Not checked yet: it costs {SCORE_COST}.")
             self.score_meaning.setText("")
@@ -396,6 +409,8 @@ class ExplanationPanel(QWidget):
             self.score_meaning.setText("")
         if view.deletion is None:
             self._suggested = ""
+            self.score_chart.set_result(None)
+        self.score_chart.setVisible(view.deletion is not None)
         suggested = self.method.findData(self._suggested) if self._suggested else -1
         if suggested >= 0:
             self.try_button.setText(f"Try {self.method.itemText(suggested)} on this photo")

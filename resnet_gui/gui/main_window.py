@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
         self.batch_view: BatchView | None = None
         self.finetune_wizard = None  # FinetuneWizard, made on first use (it needs torch)
         self._explain_on_open: tuple[Path, int | None] | None = None
+        self._shown_score: object | None = None  # the faithfulness result the panel shows
 
         controller = self.controller
         controller.top_k = self.settings.top_k
@@ -771,7 +772,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{image.source.name} — {APP_TITLE}" if image is not None else APP_TITLE)
 
     def _explanation_changed(self, view: ExplanationView) -> None:
+        scored_now = view.deletion is not None and view.deletion is not self._shown_score
+        self._shown_score = view.deletion
         self.explain_panel.set_view(view)
+        if scored_now:  # the curve the user asked for sits below the fold of the side panel
+            QTimer.singleShot(0, lambda: self.side_panel.ensureWidgetVisible(self.explain_panel.score_chart))
 
     def _view_changed(self, view: str) -> None:
         self.explain_panel.set_view_mode(view)

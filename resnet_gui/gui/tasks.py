@@ -494,13 +494,16 @@ def sort_files(context: TaskContext, plan: Sequence[Any]) -> Any:
     return apply_sort(plan)
 
 
-def export_rows(context: TaskContext, rows: Sequence[Any], path: Path, top_k: int) -> tuple[Path, int]:
-    """Write batch rows as CSV with core's writer, atomically (a failed export leaves no half file)."""
+def export_rows(
+    context: TaskContext, rows: Sequence[Any], path: Path, top_k: int, unsure_threshold: float | None = None
+) -> tuple[Path, int]:
+    """Write batch rows as CSV with core's writer, atomically (a failed export leaves no half file);
+    its ``not_sure`` column under ``unsure_threshold``, as the batch table's Note."""
     from resnet_gui.core.atomic import atomic_path
     from resnet_gui.core.batch import open_writer
 
     with atomic_path(path) as tmp:
-        writer = open_writer(tmp, "csv", top_k=top_k)
+        writer = open_writer(tmp, "csv", top_k=top_k, unsure_threshold=unsure_threshold)
         with writer:
             for row in rows:
                 context.check()

@@ -95,6 +95,10 @@ def _fifo(world: World) -> None:
     os.mkfifo(world.root / "weights.pth")
 
 
+def _add_unknown_class(world: World) -> None:
+    (world.root / "add.csv").write_text(f"path,class\n{world.photo},wasp\n")
+
+
 def _folder_as_out(world: World) -> None:
     (world.root / "outdir").mkdir()
 
@@ -116,6 +120,11 @@ CASES = [
     Case("finetune-out-is-a-managed-model", "finetune {dataset} --weights {model} --epochs 1 --out {data_dir}/weights/resnet50_v1-keras-imagenet.safetensors", 5, "a model the app uses", ("data_dir/weights/resnet50_v1-keras-imagenet.safetensors",), _managed_weights),
     Case("evaluate-out-dir-holds-a-user-report", "evaluate {dataset} --weights {model} --out-dir {tmp}/report", 5, "is not a report", ("tmp/report/report.json",), _user_json),
     Case("evaluate-out-dir-is-a-file", "evaluate {dataset} --weights {model} --out-dir {photo}", 5, "is a file", ("photo",)),
+    Case("evaluate-label-issues-on-a-dataset-photo", "evaluate {dataset} --weights {model} --label-issues {dataset}/ant/ant0.png --overwrite", 5, "own inputs", ("dataset/ant/ant0.png",)),
+    Case("evaluate-label-issues-on-a-photo", "evaluate {dataset} --weights {model} --label-issues {photo}", 5, "is not a table", ("photo",)),
+    Case("evaluate-label-issues-of-a-model-not-fine-tuned-here", "evaluate {dataset} --weights {model} --label-issues {tmp}/issues.csv", 2, "records no dataset folder"),
+    Case("finetune-add-an-unknown-class", "finetune {dataset} --weights {model} --epochs 1 --add {tmp}/add.csv", 1, "is not one of the dataset's classes", ("photo",), _add_unknown_class),
+    Case("finetune-add-a-fifo", "finetune {dataset} --weights {model} --epochs 1 --add {tmp}/weights.pth", 1, "not a regular file", prepare=_fifo),
     Case("explain-out-is-a-folder", "explain {photo} --weights {model} --out {tmp}/outdir", 5, "is a folder", prepare=_folder_as_out),
     Case("explain-out-under-a-file", "explain {photo} --weights {model} --out {photo}/x.png", 5, "is a file, not a folder", ("photo",)),
     # --- tampered model metadata: refused where it is read, naming the field ---
@@ -147,6 +156,8 @@ CASES = [
     Case("explain-alpha-2", "explain {photo} --weights {model} --alpha 2", 2, "from 0 to 1"),
     Case("batch-workers-minus-1", "batch {photos} --weights {model} --workers -1", 2, "from 0 to 64"),
     Case("batch-min-confidence-nan", "batch {photos} --weights {model} --sort-into {tmp}/s --min-confidence nan", 2, "from 0 to 1"),
+    Case("batch-min-confidence-minus-1", "batch {photos} --weights {model} --min-confidence -1", 2, "from 0 to 1"),
+    Case("classify-min-confidence-2", "classify {photo} --weights {model} --min-confidence 2", 2, "from 0 to 1"),
     Case("finetune-epochs-0", "finetune {dataset} --weights {model} --epochs 0", 2, "from 1 to 10000"),
     Case("finetune-lr-nan", "finetune {dataset} --weights {model} --lr nan", 2, "more than 0"),
     Case("finetune-lr-inf", "finetune {dataset} --weights {model} --lr inf", 2, "more than 0"),
@@ -155,6 +166,7 @@ CASES = [
     # --- what must keep working ---
     Case("device-cpu-0", "classify {photo} --weights {model} --device cpu:0", 0),
     Case("batch-out-replaces-its-earlier-results", "batch {photos} --weights {model} --out {tmp}/r.csv", 0, prepare=_earlier_results),
+    Case("batch-min-confidence-without-sort-into", "batch {photos} --weights {model} --out {tmp}/r.csv --min-confidence 0.5", 0),
     Case("evaluate-out-dir-replaces-its-earlier-report", "evaluate {dataset} --weights {model} --out-dir {tmp}/rep", 0, prepare=_earlier_report),
     Case("finetune-out-replaces-its-earlier-bundle", "finetune {dataset} --weights {model} --epochs 1 --out {tmp}/m.safetensors", 0, prepare=_earlier_bundle),
     Case("batch-overwrite-replaces-a-user-file", "batch {photos} --weights {model} --out {tmp}/notes.txt --overwrite", 0, prepare=_user_text),

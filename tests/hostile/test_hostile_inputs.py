@@ -107,6 +107,13 @@ def _folder_named_like_an_image(root: Path) -> Path:
     return root / "a" / "dir.png"
 
 
+def _left_out_folder(root: Path) -> Path:
+    """The review's ``_left_out/`` folder, holding photos the user left out: never a class."""
+    (root / "_left_out" / "a").mkdir(parents=True)
+    save_image(root / "_left_out" / "a" / "out.png", 0)
+    return root / "_left_out"
+
+
 def _not_utf8_file(root: Path) -> Path:
     raw = os.path.join(os.fsencode(root / "a"), b"ph\xe9.png")
     fd = os.open(raw, os.O_WRONLY | os.O_CREAT, 0o644)
@@ -150,6 +157,7 @@ SPECIAL_ENTRIES = [
     pytest.param(_link("a/0.png", "loop.png"), ("usable", None), id="link-to-an-image"),
     pytest.param(_folder_link, ("absent", None), id="link-to-a-folder"),
     pytest.param(_folder_named_like_an_image, ("absent", None), id="folder-named-like-an-image"),
+    pytest.param(_left_out_folder, ("absent", None), id="left-out-folder"),
     pytest.param(_not_utf8_file, ("usable", None), id="not-utf8-file-name"),
     pytest.param(_not_utf8_class, ("class", None), id="not-utf8-class-name"),
     pytest.param(

@@ -196,12 +196,16 @@ def _run_batch(classifier: ImageClassifier, batch: list[_Prepared], top_k: int) 
     """One forward pass over the files that decoded; rows for all of them, in order."""
     good = [item for item in batch if item.array is not None]
     predictions: dict[int, tuple[Prediction, ...]] = {}
+    unusual: dict[int, bool] = {}
     model_error: str | None = None
     if good:
         try:
-            probabilities = classifier.probabilities(np.stack([item.array for item in good]))
+            batch_array = np.stack([item.array for item in good])
+            probabilities, flags = classifier.probabilities_and_unusual(batch_array)
             for item, top in zip(good, classifier.top_k(probabilities, top_k), strict=True):
                 predictions[id(item)] = top
+            if flags is not None:
+                unusual = {id(item): bool(flag) for item, flag in zip(good, flags, strict=True)}
         except Exception as error:  # e.g. out of GPU memory: fail this batch, keep going
             model_error = f"the model failed on this batch ({type(error).__name__}: {error})"
     rows = []
@@ -211,6 +215,6 @@ def _run_batch(classifier: ImageClassifier, batch: list[_Prepared], top_k: int) 
         elif model_error is not None:
             rows.append(BatchRow(item.path, error=model_error, kind="model_failed"))
         else:
-            rows.append(BatchRow(item.path, predictions[id(item)]))
+            rows.append(BatchRow(item.path, predictions[id(item)], unusual=unusual.get(id(item))))
         item.array = None  # drop the pixels as soon as the batch is done
     return rows

@@ -59,8 +59,10 @@ def format_progress(progress: BatchProgress, bar_width: int = 0) -> str:
 class BatchSummary:
     """Counts of a run as rows come in; :meth:`lines` says them at the end.
 
-    ``per_class`` counts the top-1 class of classified files; with ``min_confidence`` the files
-    below it are counted as unsure instead, as the sort puts them in ``_unsure/``.
+    ``per_class`` counts the top-1 class of classified files; the files that are *not sure* under
+    ``min_confidence`` (the run's threshold: :meth:`BatchRow.not_sure`, the rule of the results'
+    ``not_sure`` column) are counted as unsure instead, as the sort puts them in ``_unsure/``.
+    ``unlike_training`` counts the files that look unlike the model's training photos.
     """
 
     total: int = 0
@@ -69,6 +71,7 @@ class BatchSummary:
     classified: int = 0
     failed: int = 0
     unsure: int = 0
+    unlike_training: int = 0
     elapsed_seconds: float = 0.0
     cancelled: bool = False
     per_class: Counter[str] = field(default_factory=Counter)
@@ -83,7 +86,8 @@ class BatchSummary:
                 self.failures.append((row.path, row.error or "unknown error"))
             return
         self.classified += 1
-        if self.min_confidence is not None and top1.probability < self.min_confidence:
+        self.unlike_training += bool(row.unusual)
+        if row.not_sure(self.min_confidence):
             self.unsure += 1
         else:
             self.per_class[top1.label] += 1
@@ -110,6 +114,10 @@ class BatchSummary:
                 rest = sum(count for _, count in ranked[max_classes:])
                 shown.append(f"{len(ranked) - max_classes} more classes {rest}")
             if self.unsure:
-                shown.append(f"unsure (< {self.min_confidence:.0%}) {self.unsure}")
+                below = f" (< {self.min_confidence:.0%})" if self.min_confidence is not None else ""
+                shown.append(f"not sure{below} {self.unsure}")
             lines.append("Top-1 classes: " + ", ".join(shown))
+        if self.unlike_training:
+            files = "file looks" if self.unlike_training == 1 else "files look"
+            lines.append(f"{self.unlike_training} {files} unlike the photos the model was trained on.")
         return lines

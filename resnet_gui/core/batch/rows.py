@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from resnet_gui.core.confidence import is_not_sure
 from resnet_gui.core.errors import ImageFailureKind
 
 if TYPE_CHECKING:
@@ -25,18 +26,37 @@ class BatchRow:
     ``kind`` says why for code (``"too_large"``: the user may raise the size limit); it is
     ``None`` for a classified file and ``"unreadable"`` for a failure given no kind. Results files
     keep only ``error``, so a row read back from one is ``"unreadable"``.
+
+    ``unusual``: whether the photo looks unlike the model's training photos (None: the model
+    cannot tell). ``recorded_not_sure``: the ``not_sure`` a results file holds for a row read back
+    from it (None for a new row, decided by the run's threshold: see :meth:`not_sure`).
     """
 
     path: Path
     predictions: tuple[Prediction, ...] = ()
     error: str | None = None
     kind: ImageFailureKind | None = None
+    unusual: bool | None = None
+    recorded_not_sure: bool | None = None
 
     def __post_init__(self) -> None:
         if self.error is None and self.kind is not None:
             raise ValueError(f"a classified row has no failure kind, got {self.kind!r}")
         if self.error is not None and self.kind is None:
             object.__setattr__(self, "kind", "unreadable")
+        if self.error is not None and (self.unusual is not None or self.recorded_not_sure is not None):
+            raise ValueError("a failed row has no not-sure or unlike-training flag")
+
+    def not_sure(self, threshold: float | None) -> bool | None:
+        """Whether the top-1 prediction is *not sure* under ``threshold``
+        (:func:`resnet_gui.core.confidence.is_not_sure`), or what the results file it was read from
+        says; None for a file that could not be classified."""
+        if not self.ok:
+            return None
+        if self.recorded_not_sure is not None:
+            return self.recorded_not_sure
+        top1 = self.top1
+        return is_not_sure(top1.probability if top1 is not None else None, threshold)
 
     @property
     def ok(self) -> bool:

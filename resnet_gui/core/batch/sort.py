@@ -88,7 +88,8 @@ def plan_sort(
     min_confidence: float | None = None,
 ) -> list[SortAction]:
     """Where each classified file goes: ``dest/<top-1 class>/<name>``, or ``dest/_unsure/<name>``
-    when its top-1 probability is below ``min_confidence``.
+    when it is *not sure* under ``min_confidence`` (:meth:`BatchRow.not_sure`: the rule of the
+    results' ``not_sure`` column, and what a results file says for rows read back from one).
 
     Failed rows are left out (they have no class), and so are sources that no longer exist (moved
     by an earlier ``move`` sort) and files already in place. Only reads the disk.
@@ -104,7 +105,7 @@ def plan_sort(
         top1 = row.top1
         if top1 is None or not (row.path.exists() or row.path.is_symlink()):
             continue
-        unsure = min_confidence is not None and top1.probability < min_confidence
+        unsure = bool(row.not_sure(min_confidence))
         folder = dest / (UNSURE_FOLDER if unsure else class_folder_name(top1.label))
         wanted = folder / row.path.name
         for number in range(1_000_000):

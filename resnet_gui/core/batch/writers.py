@@ -12,6 +12,14 @@ against formula injection (:mod:`resnet_gui.core.csvcells`) and unescaped on rea
 
 A crash can tear the last record of a file; resuming drops that record (and truncates the file
 there), while a bad record before the last one means the file is not ours and is refused.
+
+Every row says whether its top-1 prediction is *not sure* under the run's threshold
+(``not_sure``, decided by :meth:`BatchRow.not_sure`, the rule ``--sort-into`` and the summary use)
+and whether the photo looks unlike the model's training photos (``unlike_training``; empty/null
+when the model cannot tell). A file written before these fields existed is upgraded when it is
+resumed: it is rewritten (atomically) with them, its old rows' ``not_sure`` decided by this run's
+threshold and their ``unlike_training`` left unknown. Resuming a file whose ``not_sure`` marks
+another threshold's verdicts is refused, so a file never mixes two rules.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from typing import IO, Any
 
 from resnet_gui.core.atomic import atomic_path
 from resnet_gui.core.batch.rows import BatchRow
+from resnet_gui.core.confidence import is_not_sure
 from resnet_gui.core.csvcells import csv_bytes, csv_line, unescape_csv_cell
 from resnet_gui.core.errors import ResNetGuiError
 
@@ -63,21 +72,35 @@ def _os_message(error: OSError) -> str:
 # --- rows as records ---------------------------------------------------------------------------
 
 
-def row_to_record(row: BatchRow) -> dict[str, Any]:
-    """The JSON form of a row: the same shape as ``resnet-gui classify --json`` results."""
+#: The two flags every row carries, in this order (the last CSV columns, the last JSON keys).
+FLAG_FIELDS = ("not_sure", "unlike_training")
+
+
+def row_to_record(row: BatchRow, unsure_threshold: float | None = None) -> dict[str, Any]:
+    """The JSON form of a row: the same shape as ``resnet-gui classify --json`` results, with
+    ``not_sure`` under ``unsure_threshold`` and ``unlike_training`` (both null for a failed file)."""
     if not row.ok:
-        return {"path": os.fspath(row.path), "error": row.error}
+        return {"path": os.fspath(row.path), "error": row.error, "not_sure": None, "unlike_training": None}
     return {
         "path": os.fspath(row.path),
         "predictions": [
             {"label": p.label, "index": p.index, "probability": round(p.probability, 6)}
             for p in row.predictions
         ],
+        "not_sure": row.not_sure(unsure_threshold),
+        "unlike_training": row.unusual,
     }
 
 
+def _optional_bool(value: Any, name: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValueError(f"'{name}' is not true, false or null")
+
+
 def record_to_row(record: Any) -> BatchRow:
-    """A row back from its JSON form; ``ValueError`` if it is not one."""
+    """A row back from its JSON form; ``ValueError`` if it is not one. A record of an earlier
+    version (no ``not_sure``) gives a row whose ``not_sure`` is left to the run's threshold."""
     from resnet_gui.core.engine import Prediction
 
     if not isinstance(record, dict) or not isinstance(record.get("path"), str):
@@ -87,7 +110,17 @@ def record_to_row(record: Any) -> BatchRow:
     predictions = tuple(
         Prediction(str(p["label"]), int(p["index"]), float(p["probability"])) for p in record["predictions"]
     )
-    return BatchRow(Path(record["path"]), predictions)
+    return BatchRow(
+        Path(record["path"]),
+        predictions,
+        unusual=_optional_bool(record.get("unlike_training"), "unlike_training"),
+        recorded_not_sure=_optional_bool(record.get("not_sure"), "not_sure"),
+    )
+
+
+def _has_flags(record: Any) -> bool:
+    """Whether a JSON record was written with the flags (not by an earlier version)."""
+    return isinstance(record, dict) and all(name in record for name in FLAG_FIELDS)
 
 
 def _json_bytes(record: dict[str, Any]) -> bytes:
@@ -174,14 +207,22 @@ class _Sink:
 class RowWriter:
     """Writes rows as they come; :meth:`flush` at every batch boundary, :meth:`close` in ``finally``.
 
-    ``existing`` holds the rows that were already in the file when it was opened with ``resume``.
+    ``existing`` holds the rows that were already in the file when it was opened with ``resume``;
+    ``unsure_threshold`` is the run's "not sure" threshold (None: no row is marked not sure).
     """
 
     format_name = ""
 
-    def __init__(self, sink: _Sink, top_k: int, existing: Sequence[BatchRow] = ()) -> None:
+    def __init__(
+        self,
+        sink: _Sink,
+        top_k: int,
+        existing: Sequence[BatchRow] = (),
+        unsure_threshold: float | None = None,
+    ) -> None:
         self._sink = sink
         self.top_k = top_k
+        self.unsure_threshold = unsure_threshold
         self.existing = list(existing)
         self.count = 0  # rows written by this writer (not counting ``existing``)
         self.closed = False
@@ -220,12 +261,22 @@ class RowWriter:
         self.close()
 
 
-def csv_header(top_k: int) -> list[str]:
-    """``path, error, label_1, probability_1, index_1, …`` for ``top_k`` classes."""
+def _legacy_csv_header(top_k: int) -> list[str]:
+    """The header of an earlier version: ``path, error, label_1, probability_1, index_1, …``."""
     header = ["path", "error"]
     for rank in range(1, top_k + 1):
         header += [f"label_{rank}", f"probability_{rank}", f"index_{rank}"]
     return header
+
+
+def csv_header(top_k: int) -> list[str]:
+    """``path, error, label_1, probability_1, index_1, …, not_sure, unlike_training`` for ``top_k``
+    classes (the flags last, so the columns of earlier versions keep their places)."""
+    return [*_legacy_csv_header(top_k), *FLAG_FIELDS]
+
+
+_CSV_FLAG = {True: "true", False: "false", None: ""}
+_CSV_FLAG_BACK = {text: value for value, text in _CSV_FLAG.items()}
 
 
 class CsvWriter(RowWriter):
@@ -249,6 +300,7 @@ class CsvWriter(RowWriter):
                 fields += [p.label, f"{p.probability:.6f}", str(p.index)]
             else:
                 fields += ["", "", ""]
+        fields += [_CSV_FLAG[row.not_sure(self.unsure_threshold)], _CSV_FLAG[row.unusual]]
         return self._line(fields)
 
 
@@ -258,7 +310,7 @@ class JsonLinesWriter(RowWriter):
     format_name = "jsonl"
 
     def _encode(self, row: BatchRow) -> bytes:
-        return _json_bytes(row_to_record(row)) + b"\n"
+        return _json_bytes(row_to_record(row, self.unsure_threshold)) + b"\n"
 
 
 class JsonArrayWriter(RowWriter):
@@ -272,8 +324,14 @@ class JsonArrayWriter(RowWriter):
     _HEAD = b"[\n"
     _TAIL = b"\n]\n"
 
-    def __init__(self, sink: _Sink, top_k: int, existing: Sequence[BatchRow] = ()) -> None:
-        super().__init__(sink, top_k, existing)
+    def __init__(
+        self,
+        sink: _Sink,
+        top_k: int,
+        existing: Sequence[BatchRow] = (),
+        unsure_threshold: float | None = None,
+    ) -> None:
+        super().__init__(sink, top_k, existing, unsure_threshold)
         self._end = 0  # where the next record goes (before the tail)
         self._records = 0
 
@@ -286,7 +344,7 @@ class JsonArrayWriter(RowWriter):
         self._end = len(self._HEAD)
 
     def write(self, row: BatchRow) -> None:
-        data = (b",\n" if self._records else b"") + _json_bytes(row_to_record(row))
+        data = (b",\n" if self._records else b"") + _json_bytes(row_to_record(row, self.unsure_threshold))
         if self._sink.seekable:
             self._sink.seek(self._end)
         self._sink.write(data)
@@ -323,6 +381,7 @@ class _Existing:
     rows: list[BatchRow]
     top_k: int | None = None
     complete_bytes: int | None = None  # a torn last line (crash mid-write) starts here
+    legacy: bool = False  # written by an earlier version: rows without the not_sure/unlike_training flags
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -411,21 +470,42 @@ def _csv_records(path: Path, data: bytes) -> Iterator[_CsvRecord]:
         yield _CsvRecord(fields, line, start, whole)
 
 
-def _csv_row(fields: list[str], top_k: int) -> BatchRow:
-    """A row back from its CSV fields (text cells unescaped); ``ValueError`` if it is not one."""
+def _csv_row(fields: list[str], top_k: int, legacy: bool = False) -> BatchRow:
+    """A row back from its CSV fields (text cells unescaped); ``ValueError`` if it is not one.
+    ``legacy``: the columns of an earlier version, without the two flags."""
     from resnet_gui.core.engine import Prediction
 
-    if len(fields) != 2 + 3 * top_k:
+    if len(fields) != 2 + 3 * top_k + (0 if legacy else len(FLAG_FIELDS)):
         raise ValueError("wrong number of fields")
     path, error = Path(unescape_csv_cell(fields[0])), unescape_csv_cell(fields[1])
+    flags: tuple[bool | None, bool | None] = (None, None)
+    if not legacy:
+        try:
+            flags = (_CSV_FLAG_BACK[fields[-2]], _CSV_FLAG_BACK[fields[-1]])
+        except KeyError:
+            raise ValueError("a flag is not true, false or empty") from None
     if error:
+        if flags != (None, None):
+            raise ValueError("a failed file has no flags")
         return BatchRow(path, error=error)
     predictions = []
     for rank in range(top_k):
         label, probability, index = fields[2 + 3 * rank : 5 + 3 * rank]
         if label or probability:
             predictions.append(Prediction(unescape_csv_cell(label), int(index), float(probability)))
-    return BatchRow(path, tuple(predictions))
+    if not legacy and flags[0] is None:
+        raise ValueError("a classified file's not_sure is empty")
+    return BatchRow(path, tuple(predictions), unusual=flags[1], recorded_not_sure=flags[0])
+
+
+def _torn_header(data: bytes) -> bool:
+    """Whether ``data`` (with no line end) can be the start of one of our headers, new or earlier."""
+    data = data.lstrip()
+    complete = data.count(b"index_")  # the flags come after the last index_K
+    return any(
+        csv_bytes(csv_line(csv_header(top_k))).startswith(data)
+        for top_k in {max(1, complete), len(data) // 8 + 1}
+    )
 
 
 def _read_csv(path: Path) -> _Existing:
@@ -440,23 +520,23 @@ def _read_csv(path: Path) -> _Existing:
     records = [record for record in records if record.fields]  # blank lines
     if not records:
         # Only a torn header: ours if it is the start of one (the file then starts afresh).
-        header_bytes = csv_bytes(csv_line(csv_header(len(data) // 8 + 1)))
-        if not header_bytes.startswith(data[end:].lstrip()):
+        if not _torn_header(data[end:]):
             raise _not_results(path, "unexpected header")
         return _Existing([], None, 0)
     header, body = records[0].fields, records[1:]
-    top_k = (len(header) - 2) // 3
-    if header != csv_header(top_k):
+    legacy = tuple(header[-2:]) != FLAG_FIELDS
+    top_k = (len(header) - 2 - (0 if legacy else len(FLAG_FIELDS))) // 3
+    if top_k < 1 or header != (_legacy_csv_header(top_k) if legacy else csv_header(top_k)):
         raise _not_results(path, "unexpected header")
     rows = []
     for record in body:
         try:
-            rows.append(_csv_row(record.fields, top_k))
+            rows.append(_csv_row(record.fields, top_k, legacy))
         except (ValueError, IndexError):
             if torn or record is not body[-1]:
                 raise _not_results(path, f"line {record.line}") from None
             end = record.start  # a last row that is not whole (a crash mid-write): dropped
-    return _Existing(rows, top_k, end)
+    return _Existing(rows, top_k, end, legacy)
 
 
 def _read_jsonl(path: Path) -> _Existing:
@@ -464,16 +544,19 @@ def _read_jsonl(path: Path) -> _Existing:
     lines = [entry for entry in _byte_lines(data) if entry[2].strip()]
     rows = []
     end = len(data)
+    legacy = False
     for number, start, line in lines:
         try:
             if not line.endswith(b"\n"):
                 raise ValueError("no newline: the write was cut short")
-            rows.append(record_to_row(json.loads(line)))
+            record = json.loads(line)
+            rows.append(record_to_row(record))
+            legacy = legacy or not _has_flags(record)
         except (ValueError, KeyError, TypeError):
             if number != lines[-1][0] or not _looks_torn(line):
                 raise _not_results(path, f"line {number}") from None
             end = start  # the last line, torn by a crash: dropped
-    return _Existing(rows, None, end)
+    return _Existing(rows, None, end, legacy)
 
 
 def _read_json(path: Path) -> _Existing:
@@ -487,9 +570,10 @@ def _read_json(path: Path) -> _Existing:
         document = None
     if isinstance(document, list):
         try:
-            return _Existing([record_to_row(record) for record in document])
+            rows = [record_to_row(record) for record in document]
         except (ValueError, KeyError, TypeError):
             raise _not_results(path, "unexpected record") from None
+        return _Existing(rows, legacy=not all(_has_flags(record) for record in document))
     lines = list(_byte_lines(data))
     if not lines or lines[0][2].strip() != b"[":
         raise _not_results(path, "not a JSON array")
@@ -498,13 +582,16 @@ def _read_json(path: Path) -> _Existing:
     body = [(number, line.strip().rstrip(b",]")) for number, _, line in lines[1:]]
     body = [(number, text) for number, text in body if text]
     rows = []
+    legacy = False
     for number, text in body:
         try:
-            rows.append(record_to_row(json.loads(text)))
+            record = json.loads(text)
+            rows.append(record_to_row(record))
+            legacy = legacy or not _has_flags(record)
         except (ValueError, KeyError, TypeError):
             if number != body[-1][0] or not _looks_torn(text):
                 raise _not_results(path, f"line {number}") from None
-    return _Existing(rows)
+    return _Existing(rows, legacy=legacy)
 
 
 # --- the registry ------------------------------------------------------------------------------
@@ -558,6 +645,47 @@ def read_rows(
     return output_format.reader(path).rows
 
 
+#: How far a probability read back (written with 6 decimals) may be from the one it was decided on.
+_ROUNDING = 1e-6
+
+
+def _disagrees(row: BatchRow, threshold: float | None) -> bool:
+    """Whether a row read back says ``not_sure`` otherwise than ``threshold`` would (beyond the
+    rounding of the probability in the file)."""
+    top1 = row.top1
+    if row.recorded_not_sure is None or top1 is None:
+        return False
+    if row.recorded_not_sure == is_not_sure(top1.probability, threshold):
+        return False
+    return threshold is None or abs(top1.probability - threshold) > _ROUNDING
+
+
+def _check_not_sure(path: Path, rows: Sequence[BatchRow], threshold: float | None) -> None:
+    if any(_disagrees(row, threshold) for row in rows):
+        shown = "no threshold" if threshold is None else f"{threshold:.6g}"
+        raise BatchOutputError(
+            f"Cannot resume '{path}': its not_sure column was decided with another --min-confidence "
+            f"than this run's ({shown}); resume it with the --min-confidence it was written with, or "
+            "write to a new file."
+        )
+
+
+def _rewrite(
+    path: Path, output_format: OutputFormat, rows: Sequence[BatchRow], top_k: int, threshold: float | None
+) -> None:
+    """Write ``rows`` as the whole file in this version's layout, atomically (a crash now leaves the
+    old file as it was)."""
+    if output_format.writer is JsonArrayWriter:
+        data = JsonArrayWriter.document([row_to_record(row, threshold) for row in rows])
+    elif output_format.writer is CsvWriter:
+        encoder = CsvWriter(_Sink(None, io.BytesIO(), owns=False), top_k, unsure_threshold=threshold)
+        data = CsvWriter._line(csv_header(top_k)) + b"".join(encoder._encode(row) for row in rows)
+    else:
+        data = b"".join(_json_bytes(row_to_record(row, threshold)) + b"\n" for row in rows)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def open_writer(
     path: str | os.PathLike[str] | None,
     output_format: OutputFormat | str | None = None,
@@ -565,20 +693,24 @@ def open_writer(
     top_k: int,
     resume: bool = False,
     stream: IO[str] | IO[bytes] | None = None,
+    unsure_threshold: float | None = None,
 ) -> RowWriter:
     """A writer for ``path`` (``None``: ``stream``, by default standard output).
 
     With ``resume`` an existing file is read first (its rows are in ``writer.existing``) and new
     rows are appended after them; a missing file is simply started. A file written with another
-    ``top_k`` cannot be resumed in CSV (its columns differ). Raises :class:`BatchOutputError`
-    when the file cannot be created, written or read.
+    ``top_k`` cannot be resumed in CSV (its columns differ), nor one whose ``not_sure`` column was
+    decided with another threshold than ``unsure_threshold``; a file of an earlier version (without
+    the flags) is rewritten with them first. Raises :class:`BatchOutputError` when the file cannot
+    be created, written or read.
     """
     if not isinstance(output_format, OutputFormat):
         output_format = format_for(path, output_format)
     if path is None:
         if resume:
             raise BatchOutputError("Resuming needs a results file (--out FILE), not standard output.")
-        writer = output_format.writer(_Sink(None, stream or sys.stdout, owns=False), top_k)
+        sink = _Sink(None, stream or sys.stdout, owns=False)
+        writer = output_format.writer(sink, top_k, unsure_threshold=unsure_threshold)
         writer.start(resumed=False)
         return writer
     path = Path(path)
@@ -594,23 +726,25 @@ def open_writer(
             )
         if existing.top_k is None and output_format.name == "csv":
             resumed = False  # an empty file: start it with a header
+        _check_not_sure(path, existing.rows, unsure_threshold)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if resumed and output_format.writer is JsonArrayWriter:
-            # Rewrite in our layout (the old file may be pretty-printed or torn); atomic, so a
-            # crash now leaves the old file as it was.
-            with atomic_path(path) as tmp:
-                tmp.write_bytes(JsonArrayWriter.document([row_to_record(r) for r in existing.rows]))
+            # Rewrite in our layout (the old file may be pretty-printed, torn, or of an earlier
+            # version): the writer then goes on after its last record.
+            _rewrite(path, output_format, existing.rows, top_k, unsure_threshold)
             handle = open(path, "r+b")  # noqa: SIM115 - the writer owns and closes it
         elif resumed:
-            if existing.complete_bytes is not None:
+            if existing.legacy:
+                _rewrite(path, output_format, existing.rows, top_k, unsure_threshold)  # add the flags
+            elif existing.complete_bytes is not None:
                 os.truncate(path, existing.complete_bytes)
             handle = open(path, "ab")  # noqa: SIM115
         else:
             handle = open(path, "wb")  # noqa: SIM115
     except OSError as error:
         raise BatchOutputError(f"Cannot write the results to {path}: {_os_message(error)}.") from None
-    writer = output_format.writer(_Sink(path, handle, owns=True), top_k, existing.rows)
+    writer = output_format.writer(_Sink(path, handle, owns=True), top_k, existing.rows, unsure_threshold)
     try:
         writer.start(resumed)
         writer.flush()

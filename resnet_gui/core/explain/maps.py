@@ -44,10 +44,12 @@ __all__ = [
     "SUMMARY_FRACTION",
     "UNSEEN_STYLES",
     "DeletionResult",
+    "FaithfulnessCurve",
     "ProbabilityModel",
     "RoadResult",
     "colorize",
     "deletion_score",
+    "faithfulness_curves",
     "map_to_image",
     "normalize_maps",
     "overlay",
@@ -397,10 +399,32 @@ class DeletionResult:
     target: int = -1
     baseline: str = "blur"
 
+    key = "deletion"
+    """The :data:`~resnet_gui.core.explain.scores.SCORES` key of this result (a class constant)."""
+
     @property
     def better_than_random(self) -> bool:
         """Whether deleting the map's pixels hurts the prediction more than deleting random ones."""
         return self.auc < self.random_auc
+
+    def to_dict(self, label: str = "") -> dict[str, object]:
+        """The result as plain JSON values (``explain --json``'s ``faithfulness``; README there).
+
+        ``removed[i]`` (0 to 1) is the share of pixels deleted when the target's probability was
+        ``curve[i]`` (map order) and ``random_curve[i]`` (random squares, the yardstick).
+        """
+        return {
+            "score": self.key,
+            "removed": _floats(self.fractions),
+            "curve": _floats(self.curve),
+            "random_curve": _floats(self.random_curve),
+            "auc": float(self.auc),
+            "random_auc": float(self.random_auc),
+            "better_than_random": bool(self.better_than_random),
+            "baseline": self.baseline,
+            "target": int(self.target),
+            "sentence": self.summary(label or "the class"),
+        }
 
     def at(self, fraction: float, *, random: bool = False) -> float:
         """The probability after deleting ``fraction`` of the pixels (interpolated between steps)."""
@@ -467,6 +491,9 @@ class RoadResult:
     method: str | None = None
     label: str = ""
     key: str = "road"
+    random_morf: np.ndarray | None = None
+    """The random maps' MoRF curve (their mean at each ``removed``; None without random maps)."""
+    random_lerf: np.ndarray | None = None
 
     @property
     def better_than_random(self) -> bool:
@@ -481,14 +508,74 @@ class RoadResult:
             self.score, self.morf, self.lerf, self.original, label, self.method, self.random_score
         )[0]
 
-    def curve(self) -> dict[str, object]:
-        """The curves as plain numbers (for JSON): percent removed -> probability, MoRF and LeRF."""
+    def to_dict(self) -> dict[str, object]:
+        """The result as plain JSON values (``explain --json``'s ``faithfulness``; README there).
+
+        ``removed[i]`` (0.1 to 0.9) is the share of pixels removed when the target's probability
+        was ``most_relevant_first[i]`` (MoRF) and ``least_relevant_first[i]`` (LeRF); ``original``
+        is its probability on the untouched input (nothing removed). ``random_*`` are the random
+        maps' (the yardstick), None without them.
+        """
         return {
-            "removed_percent": [round(float(r) * 100, 6) for r in self.removed],
-            "most_relevant_first": [float(p) for p in self.morf],
-            "least_relevant_first": [float(p) for p in self.lerf],
+            "score": self.key,
+            "value": float(self.score),
+            "verdict": self.verdict,
+            "sentence": self.sentence,
+            "suggestion": self.suggestion,
+            "target": int(self.target),
             "original": float(self.original),
+            "removed": _floats(self.removed),
+            "most_relevant_first": _floats(self.morf),
+            "least_relevant_first": _floats(self.lerf),
+            "random_score": None if self.random_score is None else float(self.random_score),
+            "random_most_relevant_first": None if self.random_morf is None else _floats(self.random_morf),
+            "random_least_relevant_first": None if self.random_lerf is None else _floats(self.random_lerf),
         }
+
+
+def _floats(values: np.ndarray) -> list[float]:
+    return [float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
+
+
+@dataclass(frozen=True)
+class FaithfulnessCurve:
+    """One line of a faithfulness chart: the target's probability as more of the photo is removed.
+
+    ``removed`` are shares of the pixels (0 to 1, ascending, starting at 0: the untouched input);
+    ``yardstick`` marks the random order's line, which the map's must beat.
+    """
+
+    name: str
+    removed: np.ndarray
+    probability: np.ndarray
+    yardstick: bool = False
+
+
+def faithfulness_curves(result: RoadResult | DeletionResult) -> tuple[FaithfulnessCurve, ...]:
+    """The lines to draw for a score's result, in legend order (what the app's chart shows).
+
+    ROAD: most and least relevant pixels removed first, each from the untouched input (0 %
+    removed, :attr:`RoadResult.original`); the random maps are in the score line. Deletion: the
+    map's order and random squares.
+    """
+    if isinstance(result, RoadResult):
+        removed = np.concatenate([[0.0], np.asarray(result.removed, dtype=np.float64)])
+        start = [float(result.original)]
+        return (
+            FaithfulnessCurve(
+                "important removed first", removed, np.concatenate([start, result.morf]).astype(np.float64)
+            ),
+            FaithfulnessCurve(
+                "unimportant removed first", removed, np.concatenate([start, result.lerf]).astype(np.float64)
+            ),
+        )
+    fractions = np.asarray(result.fractions, dtype=np.float64)
+    return (
+        FaithfulnessCurve("map order", fractions, np.asarray(result.curve, dtype=np.float64)),
+        FaithfulnessCurve(
+            "random squares", fractions, np.asarray(result.random_curve, dtype=np.float64), yardstick=True
+        ),
+    )
 
 
 def road_verdict(score: float, random_score: float | None = None) -> str:

@@ -50,6 +50,20 @@ class ExplainedClass:
     def probability(self) -> float:
         return self.explanation.probability
 
+    def to_dict(self) -> dict[str, Any]:
+        """The class as plain JSON values: see :meth:`PhotoExplanation.to_dict`."""
+        faithfulness = self.faithfulness
+        if isinstance(faithfulness, DeletionResult):
+            scored: dict[str, object] | None = faithfulness.to_dict(self.label)
+        else:
+            scored = None if faithfulness is None else faithfulness.to_dict()
+        return {
+            "label": self.label,
+            "index": int(self.explanation.target_index),
+            "probability": float(self.probability),
+            "faithfulness": scored,
+        }
+
 
 @dataclass
 class PhotoExplanation:
@@ -60,6 +74,20 @@ class PhotoExplanation:
     fit: str
     classes: list[ExplainedClass]
     seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``explain --json`` prints (the README's *explain --json* lists every field).
+
+        ``classes`` in rank order, each with its ``label``, ``index``, ``probability`` and
+        ``faithfulness``: None without a score, else :meth:`RoadResult.to_dict` or
+        :meth:`DeletionResult.to_dict` (their ``score`` member tells which).
+        """
+        return {
+            "method": self.method,
+            "fit": self.fit,
+            "seconds": round(self.seconds, 3),
+            "classes": [explained.to_dict() for explained in self.classes],
+        }
 
 
 def prepare_for_fit(classifier: Classifier, image: Image.Image, fit: str) -> np.ndarray:

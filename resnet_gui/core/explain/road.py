@@ -241,6 +241,7 @@ def road_score(
     order = np.argsort([100.0 - p for p in percentiles], kind="stable")
     removed = np.array([(100.0 - percentiles[i]) / 100.0 for i in order])
     morf, lerf = curves[0, 0][order], curves[0, 1][order]
+    random_curves = curves[1:].mean(axis=0)[:, order] if random_maps else None
     sentence, suggestion = road_sentence(score, morf, lerf, original, label, method, random_score)
     return RoadResult(
         score=score,
@@ -255,4 +256,6 @@ def road_score(
         target=int(target),
         method=method,
         label=label,
+        random_morf=None if random_curves is None else random_curves[0],
+        random_lerf=None if random_curves is None else random_curves[1],
     )

@@ -9,7 +9,9 @@ Two layouts are recognised, the two that image datasets are usually shipped in:
 
 Images inside a class folder are found recursively (hidden files skipped) by suffix, in sorted
 order, so two scans of the same folder (a run and its resume, the CLI and the wizard) agree.
-Nothing is decoded here: that is :mod:`.health`'s job.
+A ``_left_out/`` folder (where the review of the training data puts the photos the user leaves
+out) is never a class, at the root or inside a split folder. Nothing is decoded here: that is
+:mod:`.health`'s job.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from resnet_gui.core.corrections import LEFT_OUT_FOLDER
 from resnet_gui.core.errors import ResNetGuiError
 from resnet_gui.core.images import IMAGE_EXTENSIONS
 from resnet_gui.core.userfiles import UserFileError, open_user_file, os_reason
@@ -108,11 +111,17 @@ def _images_under(folder: Path) -> list[Path]:
 
 
 def _class_folders(folder: Path) -> list[Path]:
+    """The sub-folders that may be classes: not hidden, and not the review's ``_left_out/``
+    (photos the user left out of the training, kept in the dataset folder so it can be undone)."""
     try:
         entries = sorted(folder.iterdir())
     except OSError as err:
         raise DatasetError(f"Cannot list '{folder}': {err.strerror or err}.") from None
-    return [entry for entry in entries if entry.is_dir() and not entry.name.startswith(".")]
+    return [
+        entry
+        for entry in entries
+        if entry.is_dir() and not entry.name.startswith(".") and entry.name.lower() != LEFT_OUT_FOLDER
+    ]
 
 
 def _loose_images(folder: Path) -> list[Path]:

@@ -290,8 +290,25 @@ class EvaluationReport:
                     axes.text(c, r, str(self.confusion[r, c]), ha="center", va="center", color=colour)
         return figure
 
+    def reliability_figure(self):
+        """The reliability diagram of :attr:`calibration` before and after the temperature (a
+        matplotlib Figure, see :func:`resnet_gui.core.calibration.reliability_figure`)."""
+        from resnet_gui.core.calibration import reliability_figure
+
+        c = self.calibration
+        if c is None:
+            return reliability_figure(None)
+        return reliability_figure(
+            c.reliability_before,
+            c.reliability_after,
+            ece_before=c.ece_before,
+            ece_after=c.ece_after,
+            temperature=c.temperature,
+        )
+
     def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write report.json, confusion_matrix.csv/.png and predictions.csv; return their paths.
+        """Write report.json, confusion_matrix.csv/.png, reliability_diagram.png and predictions.csv;
+        return their paths.
 
         Every file's content is made first, then all are written beside their targets and only
         renamed into place once every one is on disk (report.json last); should anything fail, the
@@ -304,10 +321,13 @@ class EvaluationReport:
 
         # The Software tag lets a later run recognise the file as its own to replace.
         self.figure().savefig(png, format="png", metadata={"Software": PNG_SOFTWARE})
+        reliability_png = io.BytesIO()
+        self.reliability_figure().savefig(reliability_png, format="png", metadata={"Software": PNG_SOFTWARE})
         contents = {
             "report": ("report.json", (self.to_json() + "\n").encode("utf-8")),  # ASCII: names escaped
             "confusion_csv": ("confusion_matrix.csv", csv_bytes(self.confusion_csv())),
             "confusion_png": ("confusion_matrix.png", png.getvalue()),
+            "reliability_png": ("reliability_diagram.png", reliability_png.getvalue()),
             "predictions": ("predictions.csv", csv_bytes(self.predictions_csv())),
         }
         paths = {key: out_dir / name for key, (name, _) in contents.items()}

@@ -518,6 +518,7 @@ def train(
                 )
                 if extracted is None:
                     return None
+            result: torch.Tensor | None
             if known:
                 new_rows = iter(extracted if extracted is not None else ())
                 result = torch.stack([known[d] if d in known else next(new_rows) for d in files])

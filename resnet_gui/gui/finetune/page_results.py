@@ -1,13 +1,17 @@
 """Page 5: how good the session's model is on the validation photos, and where it fails.
 
 A click on a matrix cell lists its photos, most confident first; picking one shows it beside its
-Grad-CAM for the class the model chose (computed in a job). The numbers are core's.
+Grad-CAM for the class the model chose (computed in a job). The *Confidence* tab shows how far
+the model's percentages can be believed: the calibration error in words and a reliability
+diagram, before and after the temperature fitted at the end of training. The numbers and the
+sentences are core's.
 """
 
 from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt
@@ -24,13 +28,14 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
     QWizardPage,
 )
 
 from resnet_gui.gui import tasks as gui_tasks
-from resnet_gui.gui.charts import ConfusionMatrixView
+from resnet_gui.gui.charts import ConfusionMatrixView, ReliabilityDiagram
 from resnet_gui.gui.controller import describe_error
 from resnet_gui.gui.data import Picture
 from resnet_gui.gui.finetune import tasks
@@ -61,7 +66,8 @@ class ResultsPage(QWizardPage):
         self.headline.setWordWrap(True)
         self.save_report_button = QPushButton("Save Report…")
         self.save_report_button.setToolTip(
-            "Write report.json, the confusion matrix (CSV and PNG) and every photo's prediction (CSV)"
+            "Write report.json, the confusion matrix (CSV and PNG), the reliability diagram (PNG) and "
+            "every photo's prediction (CSV)"
         )
         self.save_report_button.clicked.connect(self.save_report_dialog)
         self.report_label = QLabel()
@@ -80,6 +86,17 @@ class ResultsPage(QWizardPage):
         )
         self.matrix = ConfusionMatrixView()
         self.matrix.cell_clicked.connect(self.show_cell)
+        self.calibration_label = QLabel()
+        self.calibration_label.setWordWrap(True)
+        self.calibration_label.setTextFormat(Qt.TextFormat.PlainText)  # a bundle's note is untrusted
+        self.calibration_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.reliability = ReliabilityDiagram()
+        self.reliability_note = QLabel(
+            "Each dot is a group of photos the model was about as sure of; bigger dots hold more "
+            "photos. The temperature was fitted on these same validation photos, so “after” is "
+            "measured where it was fitted."
+        )
+        self.reliability_note.setWordWrap(True)
         self.cell_label = QLabel("Click a cell of the matrix.")
         self.cell_label.setWordWrap(True)
         self.cell_list = QListWidget()
@@ -105,8 +122,40 @@ class ResultsPage(QWizardPage):
         left_layout.addLayout(report_row)
         left_layout.addWidget(heading("Per class"))
         left_layout.addWidget(self.per_class)
-        left_layout.addWidget(heading("Confusion matrix (rows: true class, columns: the model's answer)"))
-        left_layout.addWidget(self.matrix, 2)
+        mistakes = QWidget()
+        mistakes_layout = QVBoxLayout(mistakes)
+        mistakes_layout.setContentsMargins(6, 6, 6, 6)
+        mistakes_layout.addWidget(heading("Confusion matrix (rows: true class, columns: the model's answer)"))
+        mistakes_layout.addWidget(self.matrix, 1)
+        self.top_losses_button = QPushButton("Most Confident Mistakes")
+        self.top_losses_button.setToolTip(
+            "The validation photos the model got wrong while most sure of itself, worst first"
+        )
+        self.top_losses_button.clicked.connect(self.show_top_losses)
+        self.review_button = QPushButton("Review Training Photos…")
+        self.review_button.setToolTip(
+            "Photos whose label the model strongly disputes (possible labelling mistakes): keep, "
+            "leave out or move each; nothing changes in your folder until you apply"
+        )
+        self.review_button.clicked.connect(self.open_review)
+        mistakes_buttons = QHBoxLayout()
+        mistakes_buttons.addWidget(self.top_losses_button)
+        mistakes_buttons.addWidget(self.review_button)
+        mistakes_buttons.addStretch(1)
+        mistakes_layout.addLayout(mistakes_buttons)
+        confidence = QWidget()
+        confidence_layout = QVBoxLayout(confidence)
+        confidence_layout.setContentsMargins(6, 6, 6, 6)
+        confidence_layout.addWidget(self.calibration_label)
+        confidence_layout.addWidget(self.reliability, 1)
+        confidence_layout.addWidget(self.reliability_note)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(mistakes, "Mistakes")
+        self.tabs.addTab(confidence, "Confidence")
+        self.tabs.setTabToolTip(
+            1, "Can the model's percentages be believed? Calibration on the validation photos"
+        )
+        left_layout.addWidget(self.tabs, 2)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -156,6 +205,28 @@ class ResultsPage(QWizardPage):
         self.matrix.set_matrix(report.confusion, list(report.classes), list(report.columns))
         mistake = biggest_mistake(report.confusion, len(report.classes))
         self.matrix.select(*(mistake or (0, 0)))
+        self._show_calibration(report, evaluated.classifier)
+
+    def _show_calibration(self, report: Any, classifier: Any) -> None:
+        """The calibration in core's sentences and the diagram, or one sentence why there is none."""
+        from resnet_gui.core.calibration import missing_calibration_sentence
+
+        calibration = report.calibration
+        calibrated = (
+            calibration is not None
+            and calibration.temperature is not None
+            and calibration.reliability_after is not None
+        )
+        if calibrated:
+            self.calibration_label.setText("\n".join(calibration.sentences()))
+            self.reliability.set_bins(calibration.reliability_before, calibration.reliability_after)
+        else:
+            loaded = getattr(classifier, "loaded", None)
+            metadata = getattr(loaded, "metadata", None) or {}
+            self.calibration_label.setText(missing_calibration_sentence(metadata))
+            self.reliability.clear()
+        self.reliability.setVisible(calibrated)
+        self.reliability_note.setVisible(calibrated)
 
     def _best_stage_note(self) -> str:
         """Say so when deeper training did not help: the kept weights are the last layer's alone."""
@@ -210,13 +281,51 @@ class ResultsPage(QWizardPage):
         report = evaluated.report
         true_name = report.classes[row]
         predicted_name = report.columns[column]
-        self._cell_paths = [p for p in report.predictions if p[1] == true_name and p[2] == predicted_name]
-        self._cell_paths.sort(key=lambda p: -p[3])
+        photos = [p for p in report.predictions if p[1] == true_name and p[2] == predicted_name]
+        photos.sort(key=lambda p: -p[3])
         verdict = "correctly" if row == column else f"as “{predicted_name}”"
-        self.cell_label.setText(
-            f"<b>{len(self._cell_paths)}</b> “{true_name}” photos classified {verdict}"
-            + (" — most confident first. Click one to see why." if self._cell_paths else ".")
+        self._show_photos(
+            photos,
+            f"<b>{len(photos)}</b> “{true_name}” photos classified {verdict}"
+            + (" — most confident first. Click one to see why." if photos else "."),
         )
+
+    def show_top_losses(self) -> None:
+        """List the most confidently wrong validation photos (core's top losses), worst first."""
+        from resnet_gui.core.training.review import top_losses
+
+        evaluated = self.session.evaluated
+        if evaluated is None:
+            return
+        wrong = top_losses(evaluated.report)
+        photos = [(w.path, w.true_label, w.predicted_label, w.confidence) for w in wrong]
+        self._show_photos(
+            photos,
+            f"<b>{len(photos)}</b> validation photos the model got wrong, the most confident mistakes "
+            "first. Click one to see what made it answer."
+            if photos
+            else "The model got every validation photo right.",
+        )
+
+    def open_review(self) -> None:
+        """Review Training Photos… for the model just trained (the main window's dialog)."""
+        from resnet_gui.gui.review_dialog import ReviewDialog
+
+        result = self.session.result
+        if result is None or result.bundle is None:
+            return
+        from resnet_gui.core.training import read_bundle_info
+
+        metadata = read_bundle_info(result.bundle).metadata  # the header only: a few kB
+        dialog = ReviewDialog(self.session.controller, result.bundle, metadata, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.review_dialog = dialog
+
+    def _show_photos(self, photos: list[tuple[Path, str, str, float]], text: str) -> None:
+        """Fill the photo list (thumbnails in a job); picking one shows it with its Grad-CAM."""
+        self._cell_paths = photos
+        self.cell_label.setText(text)
         self.cell_list.clear()
         self.preview.set_picture(None)
         self.preview_label.setText("")
