@@ -9,28 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from gui.helpers import WAIT_MS, make_window
-from PIL import Image
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 from screenshots import screenshot_folder
+from test_review import COLOURS
+from test_review import _coloured as coloured
 
 from resnet_gui.core.engine import Classifier
 from resnet_gui.core.models import load_model
 from resnet_gui.core.training import TrainConfig, make_split, run_training, scan_dataset
 from resnet_gui.gui.review_dialog import MOVE, ReviewDialog
-
-COLOURS = {"blue": (20, 40, 220), "red": (220, 30, 20)}
-
-
-def coloured(path: Path, rgb: tuple[int, int, int], seed: int, size: int = 48) -> Path:
-    rng = np.random.default_rng(seed)
-    pixels = np.clip(np.array(rgb) + rng.normal(0, 25, (size, size, 3)), 0, 255).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path)
-    return path
 
 
 @pytest.fixture()
