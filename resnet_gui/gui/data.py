@@ -25,7 +25,7 @@ MessageLevel = Literal["error", "warning", "info"]
 # The picker's statuses: core's for registry weights (cached, downloadable, imported, missing), and
 # "mine" for the user's fine-tuned models.
 ChoiceStatus = Literal["cached", "downloadable", "imported", "missing", "mine"]
-ModelKind = Literal["imagenet", "mine"]
+ModelKind = Literal["imagenet", "small", "mine"]  # "small": the CIFAR nets, for 32x32 photos
 
 
 @dataclass(frozen=True)

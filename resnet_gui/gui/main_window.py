@@ -50,6 +50,7 @@ from resnet_gui import __version__
 from resnet_gui.core.images import IMAGE_EXTENSIONS
 from resnet_gui.core.runtime import BACKENDS
 from resnet_gui.gui import tasks
+from resnet_gui.gui.about_model import AboutModelDialog
 from resnet_gui.gui.batch_view import BatchView
 from resnet_gui.gui.controller import FILE_PREFIX, Controller
 from resnet_gui.gui.corrections import CorrectionsBar, CorrectionsController, CorrectionsView
@@ -85,9 +86,12 @@ STATUS_TEXT = {
     "imported": "imported",
     "missing": "not imported",
 }
+#: Under the picker's CIFAR section: the untrained variants exist too (resnet-gui models lists them).
+SMALL_UNTRAINED_NOTE = "Also option-B and plain CIFAR nets: untrained, for training from scratch"
 IMAGE_FILTER = "Images (" + " ".join(f"*{ext}" for ext in IMAGE_EXTENSIONS) + ");;All files (*)"
 WEIGHTS_FILTER = "Weights files (*.pth *.pt *.safetensors);;All files (*)"
 KERAS_FILTER = "Keras ResNet-50 (*.tgz *.tar.gz model.json);;All files (*)"
+CHECKPOINT_FILTER = "PyTorch checkpoints (*.th *.pth *.pt *.bin *.ckpt *.tar *.safetensors);;All files (*)"
 SIDE_PANEL_WIDTH = 340
 #: A dropped folder with at least this many images is offered to the batch table (the strip suits fewer).
 BATCH_OFFER_MIN = 12
@@ -251,6 +255,12 @@ class MainWindow(QMainWindow):
             self.import_keras_dialog,
             tip="Convert the Keras ImageNet ResNet-50 (offline)",
         )
+        self.import_weights_action = self._action(
+            "Import &Weights…",
+            self.import_weights_dialog,
+            tip="Import a PyTorch checkpoint of other code (CIFAR ResNets, timm, torchvision): "
+            "its model is recognised from the weights",
+        )
         self.manage_models_action = self._action(
             "&Manage Models…",
             self.manage_models,
@@ -262,6 +272,11 @@ class MainWindow(QMainWindow):
             "Ctrl+Shift+E",
             tip="Save the model in use as an ONNX or TorchScript file other programs run, checked "
             "against the model here",
+        )
+        self.about_model_action = self._action(
+            "About This &Model…",
+            self.about_model,
+            tip="What the model in use is made of: its stages, blocks, shortcuts, size and work per photo",
         )
         self.backend_actions: dict[str, QAction] = {}
         self.backend_group = QActionGroup(self)  # one runtime at a time: radio items
@@ -337,9 +352,11 @@ class MainWindow(QMainWindow):
         model_menu.addSeparator()
         model_menu.addAction(self.choose_weights_action)
         model_menu.addAction(self.import_keras_action)
+        model_menu.addAction(self.import_weights_action)
         model_menu.addSeparator()
         model_menu.addAction(self.manage_models_action)
         model_menu.addAction(self.export_model_action)
+        model_menu.addAction(self.about_model_action)
         model_menu.addSeparator()
         runtime_menu = model_menu.addMenu("&Runtime")
         runtime_menu.setToolTipsVisible(True)
@@ -522,6 +539,7 @@ class MainWindow(QMainWindow):
         c.timings_changed.connect(self.timings_label.setText)
         c.message.connect(self.show_message)
         c.busy_changed.connect(self.busy_label.setText)
+        c.import_arch_needed.connect(self._ask_import_arch)
         c.files_opened.connect(self._files_opened)
         c.image_removed.connect(self._image_removed)
         c.estimates_changed.connect(self.explain_panel.set_estimates)
@@ -576,10 +594,15 @@ class MainWindow(QMainWindow):
             combo.addItem(f"{info.name}{suffix}", info.ref)
             combo.setItemData(0, info.weights_description, Qt.ItemDataRole.ToolTipRole)
         mine = [choice for choice in choices if choice.kind == "mine"]
+        imagenet = [choice for choice in choices if choice.kind == "imagenet"]
+        small = [choice for choice in choices if choice.kind == "small"]
         sections = (
-            ("Ready to use", [c for c in choices if c.kind != "mine" and c.usable], ""),
+            ("Ready to use", [c for c in imagenet if c.usable], ""),
             ("My models", mine, "" if mine else "None yet: Model → Fine-Tune on Your Photos… makes one"),
-            ("Needs a download or the Keras file first", [c for c in choices if not c.usable], ""),
+            ("Needs a download or the Keras file first", [c for c in imagenet if not c.usable], ""),
+            # The CIFAR nets of the 2015 paper apart: ten classes, 32x32 photos (their untrained
+            # option-B and plain variants are for training from scratch, not listed here).
+            ("Small photos (CIFAR-10, 32×32)", small, ""),
         )
         for title, entries, empty in sections:
             if not entries and not empty:
@@ -592,6 +615,8 @@ class MainWindow(QMainWindow):
                 combo.addItem(text, choice.ref)
                 tip = choice.explanation or choice.ref
                 combo.setItemData(combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        if small:
+            self._add_model_header(SMALL_UNTRAINED_NOTE, bold=False)
         combo.insertSeparator(combo.count())
         combo.addItem("Other weights file…", ACTION_CHOOSE_WEIGHTS)
         combo.addItem("Import Keras ResNet-50…", ACTION_IMPORT_KERAS)
@@ -1160,6 +1185,19 @@ class MainWindow(QMainWindow):
         dialog.activateWindow()
         return dialog
 
+    def about_model(self) -> AboutModelDialog:
+        """Model → About This Model…: the model in use, described (one dialog, refreshed if open)."""
+        dialog = getattr(self, "about_model_dialog", None)
+        if dialog is None:
+            dialog = AboutModelDialog(self.controller, self)
+            self.about_model_dialog = dialog
+        elif not dialog.isVisible():
+            dialog.refresh()
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
     def choose_weights_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Choose a weights file", self._start_folder(), WEIGHTS_FILTER
@@ -1178,6 +1216,30 @@ class MainWindow(QMainWindow):
         if path:
             self.message_bar.clear()
             self.controller.import_keras(path)
+
+    def import_weights_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Import weights: a PyTorch checkpoint of a CIFAR ResNet, a timm or a torchvision ResNet",
+            self._start_folder(),
+            CHECKPOINT_FILTER,
+        )
+        if path:
+            self.message_bar.clear()
+            self.controller.import_weights(path)
+
+    def _ask_import_arch(self, path: str, candidates: tuple[str, ...]) -> None:
+        """Several models fit the checkpoint exactly (a CIFAR ResNet with option A or its plain net)."""
+        choice, ok = QInputDialog.getItem(
+            self,
+            "Which model is it?",
+            f"The weights in {Path(path).name} fit more than one model. Which one was trained?",
+            list(candidates),
+            0,
+            False,
+        )
+        if ok and choice:
+            self.controller.import_weights(path, arch=choice)
 
     def about_text(self) -> str:
         versions = dict(self._engine.versions) if self._engine else {"ResNet GUI": __version__}

@@ -288,6 +288,7 @@ def model_choices() -> tuple[ModelChoice, ...]:
                     is_default=weights.name == spec.default_weights,
                     text=words.text,
                     explanation=words.explanation,
+                    kind="small" if spec.small_images else "imagenet",
                 )
             )
     return tuple(choices)
@@ -417,6 +418,13 @@ def import_keras(context: TaskContext, path: Path) -> Path:
     if path.is_file() and path.name == "model.json":
         path = path.parent
     return import_keras_resnet50(path, progress=lambda message: context.progress(None, message))
+
+
+def import_weights(context: TaskContext, path: Path, arch: str | None = None) -> Any:
+    """Import a checkpoint of other code (its model recognised from the tensors): core's ImportResult."""
+    from resnet_gui.core.weights_import import import_weights as run_import
+
+    return run_import(path, arch=arch, progress=lambda message: context.progress(None, message))
 
 
 # --- batch classification (the batch window) ------------------------------------------------------

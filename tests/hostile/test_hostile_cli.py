@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from checkpoint_makers import akamaster_checkpoint, pickle_with_code, unknown_architecture, without_block
 
 from hostile.conftest import World, preprocessing_with, tampered_model, write_photo
 from resnet_gui.cli import main
@@ -103,7 +104,18 @@ def _folder_as_out(world: World) -> None:
     (world.root / "outdir").mkdir()
 
 
+def _checkpoint(make: Callable[[Path], object]) -> Callable[[World], None]:
+    """A checkpoint of other code at {tmp}/ckpt.th (checkpoint_makers), and a 3-name classes file."""
+
+    def prepare(world: World) -> None:
+        make(world.root / "ckpt.th")
+        (world.root / "three.txt").write_text("a\nb\nc\n")
+
+    return prepare
+
+
 BAD = "--weights {tmp}/bad.safetensors"
+IMPORT = "weights import {tmp}/ckpt.th --out {tmp}/imported.safetensors"
 CLASSIFY_BAD = "classify {photo} " + BAD
 
 # fmt: off
@@ -147,6 +159,14 @@ CASES = [
     Case("nan-weights", CLASSIFY_BAD, 4, "NaN or infinite values", prepare=_nan_weights),
     Case("fifo-as-weights", "classify {photo} --weights {tmp}/weights.pth", 4, "not a regular file", prepare=_fifo),
     Case("damaged-checkpoint-header", "finetune {dataset} --weights {model} --resume --out {tmp}/m.safetensors", 1, "is damaged", prepare=_damaged_checkpoint),
+    # --- checkpoints of other code (weights import): one sentence, nothing written ---
+    Case("import-unknown-architecture", IMPORT, 4, "is not a ResNet this app recognises", ("tmp/ckpt.th",), _checkpoint(unknown_architecture)),
+    Case("import-cifar-depth-26", IMPORT, 4, "CIFAR ResNet-26, which no model of this app has", ("tmp/ckpt.th",), _checkpoint(lambda p: akamaster_checkpoint(p, 26))),
+    Case("import-cifar-unequal-stages", IMPORT, 4, "3, 2, 3 blocks in its 3 stages", prepare=_checkpoint(lambda p: akamaster_checkpoint(p, change=without_block(2, 2)))),
+    Case("import-classes-do-not-match", IMPORT + " --classes {tmp}/three.txt", 4, "names 3 classes but the classifier", prepare=_checkpoint(akamaster_checkpoint)),
+    Case("import-pickle-with-code", IMPORT, 4, "refused for safety", ("tmp/ckpt.th",), _checkpoint(pickle_with_code)),
+    Case("model-file-pickle-with-code", "classify {photo} --model {tmp}/ckpt.th", 4, "refused for safety", prepare=_checkpoint(pickle_with_code)),
+    Case("model-file-cifar-depth-26", "evaluate {dataset} --model {tmp}/ckpt.th", 4, "CIFAR ResNet-26", prepare=_checkpoint(lambda p: akamaster_checkpoint(p, 26))),
     # --- absurd numbers: refused by the parser (exit 2) with the range ---
     Case("classify-batch-size-0", "classify {photo} --weights {model} --batch-size 0", 2, "from 1 to 1024"),
     Case("classify-batch-size-minus-1", "classify {photo} --weights {model} --batch-size -1", 2, "from 1 to 1024"),
@@ -221,6 +241,8 @@ def test_hostile_command(case: Case, world: World, capsys: pytest.CaptureFixture
     assert "Traceback" not in err
     assert case.says.lower() in err.lower()
     assert _snapshot(world, case.untouched) == before, "a file the run must not touch was changed"
+    if case.code and case.argv.startswith("weights import"):
+        assert not (world.root / "imported.safetensors").exists() and not world.data_dir.exists(), "written"
 
 
 # --- cases that need more than one command line ------------------------------------------------

@@ -127,13 +127,12 @@ def measure_costs(
         decode_seconds = (time.perf_counter() - began) / decoded if decoded else 0.0
     check()
 
-    parts = split_model(network, "partial")
+    parts = split_model(network, "partial", loaded.layout)
     stem = fast_frozen(parts.frozen).to(target)
     with torch.inference_mode():
         stem_output = stem(images)
     stem_output = stem_output.clone()
-    part = network.get_submodule  # typed as modules, unlike attributes
-    layer4 = nn.Sequential(part("layer4"), part("avgpool"), nn.Flatten(1), part("fc"))
+    layer4 = parts.trainable  # the last stage (+ neck), pooling and the classifier, of the model's layout
 
     def forward(module: nn.Module, inputs: torch.Tensor) -> Callable[[], object]:
         def run() -> None:

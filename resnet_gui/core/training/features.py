@@ -31,23 +31,58 @@ from torch import nn
 
 from resnet_gui.core.atomic import atomic_path
 from resnet_gui.core.errors import OutputError
+from resnet_gui.core.models import TORCHVISION_LAYOUT, ModelLayout
 from resnet_gui.core.modes import MODE_KEYS
 from resnet_gui.core.preprocessing import Preprocessing
 from resnet_gui.core.training.augment import Augmentation, decode, random_view, view_rng
 from resnet_gui.core.training.dataset import Sample
 from resnet_gui.core.training.events import Progress, TrainingError
 
-__all__ = ["MODES", "FeatureCache", "ModelParts", "all_finite", "extract", "split_model", "state_fingerprint"]
+__all__ = [
+    "MODES",
+    "FeatureCache",
+    "HeadInput",
+    "ModelParts",
+    "all_finite",
+    "extract",
+    "head_features",
+    "split_model",
+    "state_fingerprint",
+]
 
 log = logging.getLogger(__name__)
 
 MODES = MODE_KEYS  # the one table: core.modes (torch-free, read by the CLI and the wizard)
 """head: only the classifier trains; partial: the last stage (layer4) too; full: every layer."""
 
+
 CACHED_VIEWS_EPOCH = 2**31 - 1
 """The 'epoch' seeding cached augmented views, apart from the views drawn afresh each epoch."""
 
-_STEM = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3")
+
+class HeadInput(nn.Module):
+    """The classifier fed pooled features (N, C): a Linear as it is; a 1x1 convolution (timm's v2
+    ``head.fc``) on (N, C, 1, 1), flattened back to logits. No parameters of its own: it trains the
+    model's classifier."""
+
+    def __init__(self, head: nn.Module) -> None:
+        super().__init__()
+        self.head = head
+        self.conv = isinstance(head, nn.Conv2d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.conv:
+            return self.head(x)
+        return torch.flatten(self.head(x[:, :, None, None]), 1)
+
+
+def head_features(head: nn.Module) -> int | None:
+    """The number of features a classifier takes (a Linear's, or a 1x1 convolution's), else None."""
+    if isinstance(head, nn.Linear):
+        return head.in_features
+    if isinstance(head, nn.Conv2d) and tuple(head.kernel_size) == (1, 1) and head.groups == 1:
+        return head.in_channels
+    return None
 
 
 @dataclass
@@ -61,44 +96,68 @@ class ModelParts:
     trained_prefixes: tuple[str, ...]
     """State-dict key prefixes of what trains (``("fc.",)``, ``("layer4.", "fc.")``, or all)."""
     frozen_is_identity: bool
+    classifier: nn.Module
+    """The model's classifier as a module of pooled features (N, C) -> logits (the linear probe's)."""
+    head_prefixes: tuple[str, ...]
+    """State-dict key prefixes of the classifier alone (``("fc.",)``)."""
 
     def trained_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
         """The trained part's tensors, keyed as in ``model.state_dict()``."""
         return {k: v for k, v in model.state_dict().items() if k.startswith(self.trained_prefixes)}
 
 
-def split_model(model: nn.Module, mode: str) -> ModelParts:
-    """Cut a torchvision-style ResNet (``conv1 … layer4, avgpool, fc``) for ``mode``."""
+def _module(model: nn.Module, name: str) -> nn.Module | None:
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        return None
+
+
+def split_model(model: nn.Module, mode: str, layout: ModelLayout = TORCHVISION_LAYOUT) -> ModelParts:
+    """Cut a ResNet for ``mode`` where ``layout`` says its parts are (torchvision's by default:
+    ``conv1 … layer4, avgpool, fc``): ``head`` trains ``layout.head``, ``partial`` the last stage,
+    the neck and the head, ``full`` everything."""
     if mode not in MODES:
         raise TrainingError(f"Unknown training mode '{mode}'. Choose one of: {', '.join(MODES)}.")
-    missing = [name for name in (*_STEM, "layer4", "avgpool", "fc") if not hasattr(model, name)]
+    names = (*layout.stem, *layout.stages, *layout.neck, layout.pool, layout.head)
+    found = {name: _module(model, name) for name in names}
+    missing = [name for name, module in found.items() if module is None]
     if missing:
         raise TrainingError(f"The model is not a ResNet this app can fine-tune (no {', '.join(missing)}).")
-    stem = [model.get_submodule(name) for name in _STEM]  # typed as modules, unlike attributes
-    layer4, avgpool, fc = (model.get_submodule(name) for name in ("layer4", "avgpool", "fc"))
-    flatten = nn.Flatten(1)
+    part = {name: module for name, module in found.items() if module is not None}
+    early = [part[name] for name in layout.before_last_stage]
+    late = [part[name] for name in (layout.last_stage, *layout.neck)]
+    pool = [part[layout.pool], nn.Flatten(1)]
+    head = part[layout.head]
+    classifier = head if isinstance(head, nn.Linear) else HeadInput(head)
     if mode == "head":
         return ModelParts(
-            frozen=nn.Sequential(*stem, layer4, avgpool, flatten),
-            trainable=fc,
+            frozen=nn.Sequential(*early, *late, *pool),
+            trainable=classifier,
             pooled=nn.Identity(),
-            trained_prefixes=("fc.",),
+            trained_prefixes=layout.trained_prefixes(mode),
             frozen_is_identity=False,
+            classifier=classifier,
+            head_prefixes=layout.trained_prefixes("head"),
         )
     if mode == "partial":
         return ModelParts(
-            frozen=nn.Sequential(*stem),
-            trainable=nn.Sequential(layer4, avgpool, flatten, fc),
-            pooled=nn.Sequential(layer4, avgpool, flatten),
-            trained_prefixes=("layer4.", "fc."),
+            frozen=nn.Sequential(*early),
+            trainable=nn.Sequential(*late, *pool, classifier),
+            pooled=nn.Sequential(*late, *pool),
+            trained_prefixes=layout.trained_prefixes(mode),
             frozen_is_identity=False,
+            classifier=classifier,
+            head_prefixes=layout.trained_prefixes("head"),
         )
     return ModelParts(
         frozen=nn.Identity(),
-        trainable=nn.Sequential(*stem, layer4, avgpool, flatten, fc),
-        pooled=nn.Sequential(*stem, layer4, avgpool, flatten),
-        trained_prefixes=("",),
+        trainable=nn.Sequential(*early, *late, *pool, classifier),
+        pooled=nn.Sequential(*early, *late, *pool),
+        trained_prefixes=layout.trained_prefixes(mode),
         frozen_is_identity=True,
+        classifier=classifier,
+        head_prefixes=layout.trained_prefixes("head"),
     )
 
 

@@ -347,7 +347,13 @@ def iter_label_issues(
     from resnet_gui.core.models import LoadedModel, load_model
     from resnet_gui.core.training.dataset import file_digest
     from resnet_gui.core.training.events import forward_progress
-    from resnet_gui.core.training.features import FeatureCache, extract, fast_frozen, split_model
+    from resnet_gui.core.training.features import (
+        FeatureCache,
+        extract,
+        fast_frozen,
+        head_features,
+        split_model,
+    )
     from resnet_gui.core.userfiles import UserFileError
 
     loaded = model if isinstance(model, LoadedModel) else load_model(str(model))
@@ -361,10 +367,17 @@ def iter_label_issues(
     if not samples:
         return
     network = loaded.model
-    fc = network.get_submodule("fc")
-    if not isinstance(fc, torch.nn.Linear):
-        raise ReviewError(f"{printable(loaded.name)} has no linear classifier ('fc') to review with.")
-    frozen = split_model(network, "head").frozen
+    head_name = loaded.layout.head
+    try:
+        fc = network.get_submodule(head_name)
+    except AttributeError:
+        fc = None
+    # A Linear, or a 1x1 convolution (timm's v2): either way a (classes, features) matrix.
+    if fc is None or head_features(fc) is None:
+        raise ReviewError(
+            f"{printable(loaded.name)} has no linear classifier ('{head_name}') to review with."
+        )
+    frozen = split_model(network, "head", loaded.layout).frozen
     torch_device = select_device(device)
     key = family = None
     digests: list[str] = []
@@ -428,7 +441,9 @@ def iter_label_issues(
     labels = np.array([s.label for s in samples], dtype=np.int64)
     is_val = np.array([s.split == "val" for s in samples])
     probs = np.zeros((len(samples), len(split.classes)), dtype=np.float64)
-    weight, bias = fc.weight.detach().float().cpu(), fc.bias
+    head_weight, bias = fc.weight, fc.bias
+    assert isinstance(head_weight, torch.Tensor) and (bias is None or isinstance(bias, torch.Tensor))
+    weight = head_weight.detach().float().cpu().flatten(1)
     with torch.no_grad():  # the caller's classifier, wherever it lives, is left as it is
         logits = features[torch.from_numpy(is_val)] @ weight.T if is_val.any() else None
         if logits is not None and bias is not None:

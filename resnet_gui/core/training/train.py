@@ -65,6 +65,7 @@ from resnet_gui.core.training.features import (
     bounded_map,
     extract,
     fast_frozen,
+    head_features,
     load_views,
     run_frozen,
     split_model,
@@ -261,9 +262,15 @@ def _load(model: str | Path | LoadedModel | None, allow_download: bool) -> tuple
     return loaded, loaded.model
 
 
-def _new_head(in_features: int, num_classes: int, seed: int) -> nn.Linear:
-    """A classifier initialised from the run's seed (small weights: near-uniform first predictions)."""
-    head = nn.Linear(in_features, num_classes)
+def _new_head(in_features: int, num_classes: int, seed: int, *, conv: bool = False) -> nn.Linear | nn.Conv2d:
+    """A classifier initialised from the run's seed (small weights: near-uniform first predictions).
+
+    ``conv``: a 1x1 convolution (the kind timm's pre-activation v2 has), so the bundle keeps its
+    architecture's state-dict shapes.
+    """
+    head: nn.Linear | nn.Conv2d
+    head = nn.Conv2d(in_features, num_classes, kernel_size=1) if conv else nn.Linear(in_features, num_classes)
+    assert head.bias is not None
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         head.weight.normal_(0.0, 0.01, generator=generator)
@@ -423,10 +430,19 @@ def train(
     check_finite_weights(network.state_dict(), loaded.name)
     base_fingerprint = state_fingerprint(network)
     data_fingerprint, digests = _dataset_fingerprint(split)
-    if not hasattr(network, "fc") or not isinstance(network.fc, nn.Linear):
-        raise TrainingError(f"{loaded.name} has no 'fc' classifier layer to replace.")
-    network.fc = _new_head(network.fc.in_features, len(split.classes), config.seed)
-    parts = split_model(network, config.mode)
+    layout = loaded.layout
+    try:
+        old_head: nn.Module | None = network.get_submodule(layout.head)
+    except AttributeError:
+        old_head = None
+    in_features = head_features(old_head) if old_head is not None else None
+    if old_head is None or in_features is None:
+        raise TrainingError(f"{loaded.name} has no '{layout.head}' classifier layer to replace.")
+    conv_head = isinstance(old_head, nn.Conv2d)
+    network.set_submodule(
+        layout.head, _new_head(in_features, len(split.classes), config.seed, conv=conv_head)
+    )
+    parts = split_model(network, config.mode, layout)
     network.eval().requires_grad_(False)
     network.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     split_json = split.to_json()
@@ -570,7 +586,7 @@ def train(
                 feature_seconds += time.perf_counter() - t0
                 if probe is None:
                     raise _CancelledRun
-                stage_train, stage_val, module = probe[0], probe[1], network.fc
+                stage_train, stage_val, module = probe[0], probe[1], parts.classifier
                 epochs = int(config.probe_epochs)  # type: ignore[arg-type]
             else:
                 stage_train, stage_val, module = train_source, val_source, parts.trainable
@@ -823,7 +839,7 @@ def _run_stage(
     network.requires_grad_(False)
     module.requires_grad_(True)
     after_probe = stage == "train" and stage_index > 0
-    optimizer = _optimizer(_param_groups(module, network.fc, config, after_probe=after_probe), config)
+    optimizer = _optimizer(_param_groups(module, parts.classifier, config, after_probe=after_probe), config)
     if state.optimizer_state is not None:
         optimizer.load_state_dict(state.optimizer_state)
         state.optimizer_state = None
@@ -839,7 +855,7 @@ def _run_stage(
     steps_this_session = 0
     has_val = len(val_source) > 0
     # Only the classifier changes while probing: save just it (the rest is the base model's).
-    saved_prefixes = ("fc.",) if stage == "probe" else parts.trained_prefixes
+    saved_prefixes = parts.head_prefixes if stage == "probe" else parts.trained_prefixes
 
     def trained_state() -> dict[str, torch.Tensor]:
         return {k: v for k, v in network.state_dict().items() if k.startswith(saved_prefixes)}
