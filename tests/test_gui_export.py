@@ -38,7 +38,7 @@ def answer_next_question(button: QMessageBox.StandardButton, asked: list[str]) -
 def export(qtbot, dialog) -> object:
     with qtbot.waitSignal(dialog.exported, timeout=EXPORT_WAIT_MS) as done:
         qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not dialog.running(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not dialog.running(), timeout=EXPORT_WAIT_MS)
     return done.args[0]
 
 
@@ -167,4 +167,4 @@ def test_the_runtime_menu_moves_classification_to_onnxruntime(
     assert shown_labels(window) == with_torch  # the same answers, from the other runtime
     # Explanations still run on PyTorch (they need gradients): the map of the top class appears.
     window.controller.select_target(window.controller.rows()[0].index)
-    qtbot.waitUntil(lambda: window.controller.explanation is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.controller.explanation is not None, timeout=EXPORT_WAIT_MS)
