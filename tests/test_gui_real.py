@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from gui.helpers import (
-    WAIT_MS,
     click,
     drop,
     longest_gap,
@@ -28,6 +27,10 @@ pytestmark = pytest.mark.real_model
 
 #: The longest the UI thread may go without running its event loop while the model works.
 MAX_GAP_SECONDS = 0.1
+#: ROAD on ResNet-50 is 37 forward passes and 36 fill-ins of removed pixels (plus the model's timing
+#: for the estimates, when the app is idle): seconds on a quiet 2-core CPU, and past the usual 20 s
+#: wait once in a full CI run on a busy one.
+SCORE_WAIT_MS = 120_000
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +72,11 @@ def test_ui_is_never_blocked_while_the_real_model_classifies_and_explains(
         wait_predictions(qtbot, window, "coffee.png")
         click(qtbot, window.predictions.bars[0])
         wait_explanation(qtbot, window, label="espresso")
+        scoring = time.perf_counter()
         window.controller.compute_score()
-        qtbot.waitUntil(lambda: window.controller.explanation.deletion is not None, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: window.controller.explanation.deletion is not None, timeout=SCORE_WAIT_MS)
         worked = time.perf_counter() - began
+    print(f"faithfulness check (ROAD, ResNet-50): {worked - (scoring - began):.1f} s")
     gap = longest_gap(ticks, since=began - 0.02)
     print(f"longest gap between 10 ms ticks: {gap * 1000:.0f} ms over {worked:.2f} s of work")
     assert worked > 0.2, "the real model should take a noticeable time on the CPU"

@@ -245,7 +245,7 @@ class Classifier(ImageClassifier):
         self.device = device if isinstance(device, torch.device) else select_device(device)
         self.channels_last = channels_last
         self.bf16 = bf16
-        self.lock = threading.RLock()
+        self.lock = loaded.lock  # the model's: a classifier replacing this one shares it
         from resnet_gui.core.metadata import (
             metadata_ood_threshold,
             metadata_temperature,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -623,6 +624,9 @@ class LoadedModel:
     metadata: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None  # the weights file it was read from (never to be overwritten by its outputs)
     layout: ModelLayout = TORCHVISION_LAYOUT  # where its stem, stages and classifier are (training reads it)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    """The one lock of ``model``: every classifier made of it (on any device or runtime) holds this
+    one, so a job of the classifier being replaced cannot run a pass while the new one explains."""
 
     def __post_init__(self) -> None:
         # Made by hand without a layout: the registry's architecture knows it (torchvision's otherwise).
