@@ -40,7 +40,7 @@ from resnet_gui.core.userfiles import (
     check_user_file,
     open_user_file,
     os_reason,
-    read_user_file,
+    read_user_text,
 )
 
 if TYPE_CHECKING:
@@ -186,13 +186,9 @@ def open_tfjs_model(path: str | Path) -> Iterator[Path]:
 def _read_json(path: Path, max_bytes: int) -> Any:
     """A JSON document of at most ``max_bytes``; every way it can be unreadable is a KerasImportError."""
     try:
-        data = read_user_file(path, max_bytes=max_bytes)
+        text = read_user_text(path, max_bytes=max_bytes)
     except UserFileError as exc:
         raise KerasImportError(f"Cannot read '{path}': {exc.reason}.") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise KerasImportError(f"'{path}' is not UTF-8 text, so it is not a TF.js model file.") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

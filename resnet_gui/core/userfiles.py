@@ -29,6 +29,7 @@ __all__ = [
     "open_user_file",
     "os_reason",
     "read_user_file",
+    "read_user_text",
 ]
 
 REASON_NO_FILE = "no such file"
@@ -137,3 +138,13 @@ def read_user_file(path: str | os.PathLike[str], *, max_bytes: int) -> bytes:
     if len(data) > max_bytes:  # the file grew after the check
         raise UserFileError(path, f"it is more than the {_describe_size(max_bytes)} expected")
     return data
+
+
+def read_user_text(path: str | os.PathLike[str], *, max_bytes: int) -> str:
+    """The text of a UTF-8 file of at most ``max_bytes`` (a byte-order mark, as Windows editors
+    write, is dropped); a file that is not UTF-8 is a :class:`UserFileError` like any unreadable one."""
+    data = read_user_file(path, max_bytes=max_bytes)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UserFileError(path, "it is not UTF-8 text") from None

@@ -491,17 +491,13 @@ def _preprocessing(
 def read_class_names(path: str | Path) -> tuple[str, ...]:
     """Class names from a text file, one per line (blank lines skipped, spaces around a name removed)."""
     from resnet_gui.core.metadata import MAX_NAME_LENGTH
-    from resnet_gui.core.userfiles import UserFileError, read_user_file
+    from resnet_gui.core.userfiles import UserFileError, read_user_text
 
     path = Path(path)
     try:
-        data = read_user_file(path, max_bytes=MAX_CLASSES_FILE_BYTES)
+        text = read_user_text(path, max_bytes=MAX_CLASSES_FILE_BYTES)
     except UserFileError as error:
         raise ClassNamesError(f"Cannot read the class names file '{path}': {error.reason}.") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ClassNamesError(f"The class names file '{path.name}' is not UTF-8 text.") from None
     names = tuple(line.strip() for line in text.splitlines() if line.strip())
     if not names:
         raise ClassNamesError(f"The class names file '{path.name}' names no class (one name per line).")
