@@ -323,17 +323,8 @@ class JsonArrayWriter(RowWriter):
     format_name = "json"
     _HEAD = b"[\n"
     _TAIL = b"\n]\n"
-
-    def __init__(
-        self,
-        sink: _Sink,
-        top_k: int,
-        existing: Sequence[BatchRow] = (),
-        unsure_threshold: float | None = None,
-    ) -> None:
-        super().__init__(sink, top_k, existing, unsure_threshold)
-        self._end = 0  # where the next record goes (before the tail)
-        self._records = 0
+    _end = 0  # where the next record goes (before the tail); set by start
+    _records = 0
 
     def start(self, resumed: bool) -> None:
         if resumed:  # open_writer rewrote the file as HEAD + records + TAIL
