@@ -347,19 +347,15 @@ class Corrections:
     @classmethod
     def for_bundle(cls, metadata: Mapping[str, Any], data_dir: Path | None = None) -> Corrections:
         """The corrections of the dataset a fine-tuned bundle was trained on (its ``data_root``)."""
-        from resnet_gui.core.metadata import metadata_data_root
+        from resnet_gui.core.metadata import trained_dataset_folder
 
-        root = metadata_data_root(metadata)
-        if root is None:
-            raise CorrectionError(
-                "This model records no dataset folder (it was not fine-tuned by this app), so there "
-                "is no training folder to put a corrected photo in; fine-tune a model on your folder first."
-            )
-        if not root.is_dir():
-            raise CorrectionError(
-                f"The dataset folder '{printable_path(root)}' this model was trained on has moved or been "
-                "deleted since the training; put it back, or fine-tune on its new place first."
-            )
+        root = trained_dataset_folder(
+            metadata,
+            not_recorded=CorrectionError,
+            moved=CorrectionError,
+            why=", so there is no training folder to put a corrected photo in; fine-tune a model on your "
+            "folder first",
+        )
         return cls(root, data_dir)
 
     # -- reading --

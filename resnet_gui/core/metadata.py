@@ -188,6 +188,31 @@ def metadata_data_root(metadata: Mapping[str, Any]) -> Path | None:
     return path if path.is_absolute() else None
 
 
+def trained_dataset_folder(
+    metadata: Mapping[str, Any],
+    *,
+    not_recorded: Callable[[str], Exception],
+    moved: Callable[[str], Exception],
+    why: str = "",
+) -> Path:
+    """The dataset folder a bundle was fine-tuned on, still there: what corrections and reviews act on.
+
+    Raises ``not_recorded(sentence)`` for a model that records none (``why`` ends that sentence) and
+    ``moved(sentence)`` when the folder is gone: each caller's own typed error, the same words.
+    """
+    from resnet_gui.core.text import printable_path
+
+    root = metadata_data_root(metadata)
+    if root is None:
+        raise not_recorded(f"This model records no dataset folder (it was not fine-tuned by this app){why}.")
+    if not root.is_dir():
+        raise moved(
+            f"The dataset folder '{printable_path(root)}' this model was trained on has moved or been "
+            "deleted since the training; put it back, or fine-tune on its new place first."
+        )
+    return root
+
+
 def check_finite_weights(state_dict: Mapping[str, torch.Tensor], source: str = "") -> None:
     """Refuse weights holding NaN or infinity, naming the first such layer."""
     import torch

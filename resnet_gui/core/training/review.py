@@ -573,16 +573,9 @@ class ReviewDecisions:
     @classmethod
     def for_bundle(cls, metadata: Mapping[str, Any], data_dir: Path | None = None) -> ReviewDecisions:
         """The decisions on the dataset a fine-tuned bundle was trained on."""
-        from resnet_gui.core.metadata import metadata_data_root
+        from resnet_gui.core.metadata import trained_dataset_folder
 
-        root = metadata_data_root(metadata)
-        if root is None:
-            raise ReviewError("This model records no dataset folder (it was not fine-tuned by this app).")
-        if not root.is_dir():
-            raise ReviewDatasetMovedError(
-                f"The dataset folder '{printable_path(root)}' this model was trained on has moved or been "
-                "deleted since the training; put it back, or fine-tune on its new place first."
-            )
+        root = trained_dataset_folder(metadata, not_recorded=ReviewError, moved=ReviewDatasetMovedError)
         return cls(root, data_dir)
 
     def _relative(self, path: Path) -> str:
