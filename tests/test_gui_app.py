@@ -304,6 +304,47 @@ def test_a_classification_that_runs_out_of_memory_is_reported(
     assert "Not enough memory" in window.message_bar.text.text()
 
 
+def test_a_map_still_computing_when_the_model_changes_is_dropped_not_reported(
+    qtbot, window, sample_images, tiny_weights_file, monkeypatch
+) -> None:
+    """The map of the replaced model fails late (its model moved away, say): the user chose another
+    model meanwhile, so no error about the old one appears, and the new model's map is shown."""
+    import threading
+
+    real_explain = tasks.explain
+    release = threading.Event()
+    late: list[int] = []
+
+    def fails_late_once_armed(context, *args):
+        if late == [0]:
+            late[0] = 1
+            release.wait(30)
+            raise RuntimeError("the old model's map broke")
+        return real_explain(context, *args)
+
+    monkeypatch.setattr(tasks, "explain", fails_late_once_armed)
+    controller = window.controller
+    controller.set_backend("torch")  # the new model loads without an ONNX export (seconds of CPU)
+    controller.open_paths([sample_images[0]])
+    wait_predictions(qtbot, window)
+    controller.select_target(controller.rows()[0].index)
+    wait_explanation(qtbot, window)
+    late.append(0)  # armed: the next map blocks, then fails
+    controller.select_target(controller.rows()[1].index)
+    qtbot.waitUntil(lambda: late == [1], timeout=WAIT_MS)
+    generation = controller.model_generation
+    controller.load_model(weights_file=str(tiny_weights_file))  # File → Choose Weights…
+    qtbot.waitUntil(lambda: controller.model_generation > generation, timeout=WAIT_MS)
+    release.set()
+    qtbot.waitUntil(lambda: not controller.runner.active("explain"), timeout=WAIT_MS)
+    qtbot.wait(100)  # the late error is queued to the UI thread by now
+    assert "old model" not in window.message_bar.text.text()
+    assert controller.explanation_view.state != "failed"
+    wait_predictions(qtbot, window)
+    controller.select_target(controller.rows()[0].index)
+    wait_explanation(qtbot, window)
+
+
 def test_describe_error_is_readable() -> None:
     from resnet_gui.core.errors import WeightsNotAvailableError
 

@@ -468,6 +468,8 @@ class Controller(QObject):
             backend_note=getattr(classifier, "fallback_reason", None) or "",
         )
         self.model_changed.emit(self.model_info)
+        for kind in ("explain", "score", "estimate"):  # the old model's: neither result nor error matters now
+            self.runner.supersede(kind)
         self._clear_explanation()
         self._emit_predictions()
         self._emit_timings()
