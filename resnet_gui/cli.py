@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from resnet_gui import __version__, cli_export, cli_training
+from resnet_gui import __version__, cli_export, cli_training, cli_video
 from resnet_gui.cli_options import (
     MAX_EXPLAIN_CLASSES,
     add_backend_option,
@@ -34,7 +34,17 @@ from resnet_gui.core.text import printable, printable_path
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
 EXIT_SOME_IMAGES_FAILED = 3
-COMMANDS = ("batch", "classify", "evaluate", "explain", "export", "finetune", "models", "weights")
+COMMANDS = (
+    "batch",
+    "classify",
+    "classify-video",
+    "evaluate",
+    "explain",
+    "export",
+    "finetune",
+    "models",
+    "weights",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_training.add_parsers(commands)
     cli_export.add_parsers(commands)
     _add_batch_parser(commands)
+    cli_video.add_parsers(commands)
 
     models = commands.add_parser("models", help="list the models and where their weights are")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -833,6 +844,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         None: run_samples,
         **cli_training.HANDLERS,
         **cli_export.HANDLERS,
+        **cli_video.HANDLERS,
     }
     try:
         apply_image_options(args)

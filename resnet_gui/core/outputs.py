@@ -30,7 +30,13 @@ from pathlib import Path
 
 from resnet_gui.core import paths
 from resnet_gui.core.errors import OutputBusyError, OutputError, OutputExistsError
-from resnet_gui.core.formats import BUNDLE_FORMAT, CHECKPOINT_FORMAT, EXPORT_FORMAT, REPORT_FORMAT
+from resnet_gui.core.formats import (
+    BUNDLE_FORMAT,
+    CHECKPOINT_FORMAT,
+    EXPORT_FORMAT,
+    REPORT_FORMAT,
+    VIDEO_RESULTS_FORMAT,
+)
 from resnet_gui.core.text import printable_path
 
 __all__ = [
@@ -215,6 +221,25 @@ def _is_batch_json(path: Path) -> bool:
     return len(lines) == 1 or lines[1] == b"]" or _is_record(lines[1])
 
 
+def _is_video_csv(path: Path) -> bool:
+    import csv
+
+    fields = next(csv.reader([_first_line(path).decode("utf-8", "replace")]), [])
+    return fields[:2] == ["frame", "time_s"]
+
+
+def _is_video_jsonl(path: Path) -> bool:
+    try:
+        record = json.loads(_first_line(path))
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "frame" in record and "time_s" in record
+
+
+def _is_video_json(path: Path) -> bool:
+    return _json_members(path).get("format") == VIDEO_RESULTS_FORMAT
+
+
 def _is_our_png(path: Path) -> bool:
     from PIL import Image
 
@@ -291,6 +316,11 @@ OUTPUT_KINDS: dict[str, OutputKind] = {
         OutputKind("batch-csv", "a CSV results file of `resnet-gui batch`", _is_batch_csv, streams=True),
         OutputKind("batch-jsonl", "a JSON Lines results file of `resnet-gui batch`", _is_batch_jsonl, True),
         OutputKind("batch-json", "a JSON results file of `resnet-gui batch`", _is_batch_json, streams=True),
+        OutputKind("video-csv", "a CSV results file of `resnet-gui classify-video`", _is_video_csv),
+        OutputKind(
+            "video-jsonl", "a JSON Lines results file of `resnet-gui classify-video`", _is_video_jsonl
+        ),
+        OutputKind("video-json", "a JSON results file of `resnet-gui classify-video`", _is_video_json),
         OutputKind("overlay-png", "a picture written by `resnet-gui explain`", _is_our_png),
         OutputKind("heatmap-npy", "a heat map written by `resnet-gui explain`", _is_heatmap_npy),
         OutputKind("bundle", "a model fine-tuned by this app", _is_bundle),
