@@ -34,6 +34,8 @@ __all__ = ["HANDLERS", "add_parsers", "run_evaluate", "run_finetune"]
 
 EXIT_CANCELLED = 130
 MODES = MODE_KEYS  # core.modes: torch-free, so `resnet-gui --help` stays fast
+SCRATCH_MODE = next(key for key, mode in TRAINING_MODES.items() if mode.from_scratch)
+DEFAULT_SCRATCH_MODEL = "cifar_resnet20"  # core.training.scratch's (torch-free here)
 
 
 def add_parsers(commands: Any) -> None:
@@ -57,14 +59,23 @@ def add_parsers(commands: Any) -> None:
         help="; ".join(f"{mode.key}: {mode.cli_help}" for mode in TRAINING_MODES.values()),
     )
     finetune.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help=f"the same as --mode {SCRATCH_MODE}: a network made for small photos (default "
+        f"{DEFAULT_SCRATCH_MODEL}; any cifar_* of `resnet-gui models`) learns from random weights",
+    )
+    finetune.add_argument(
         "--epochs",
         type=whole_number(1, 10_000),
         metavar="N",
-        help="epochs (default: 40 head, 4 partial, 6 full)",
+        help="epochs (default: 40 head, 4 partial, 6 full, 15 scratch)",
     )
     finetune.add_argument("--batch-size", **batch_size_option(None), help="images per step (default 32)")  # type: ignore[arg-type]
     finetune.add_argument(
-        "--lr", type=number(0, 10, low_open=True), metavar="LR", help="learning rate of the classifier"
+        "--lr",
+        type=number(0, 10, low_open=True),
+        metavar="LR",
+        help="learning rate of the classifier (scratch: of every layer, default 0.1 x batch size / 128)",
     )
     finetune.add_argument("--optimizer", choices=("sgd", "adamw"), help="default: sgd for head, else adamw")
     finetune.add_argument(
@@ -288,6 +299,45 @@ def _config_from_args(args: argparse.Namespace, base: Any | None):
     return dataclasses.replace(config, **changes)
 
 
+def _scratch_arguments(args: argparse.Namespace) -> None:
+    """``--from-scratch`` is ``--mode scratch``; it takes a network's name (default ResNet-20), not
+    weights. Sets ``args.mode`` and ``args.model``; a contradiction is one sentence."""
+    if args.from_scratch:
+        if args.mode not in (None, SCRATCH_MODE):
+            raise ResNetGuiError(
+                f"--from-scratch is the {SCRATCH_MODE} mode: leave out --mode {args.mode} or --from-scratch."
+            )
+        args.mode = SCRATCH_MODE
+    if args.mode != SCRATCH_MODE:
+        return
+    if args.weights:
+        raise ResNetGuiError(
+            "Training from scratch starts from random weights: leave out --weights and name a network "
+            f"with --model (default {DEFAULT_SCRATCH_MODEL})."
+        )
+    if not args.resume:
+        args.model = args.model or DEFAULT_SCRATCH_MODEL
+
+
+def _load_base(args: argparse.Namespace, model_ref: str | None, mode: str, seed: int) -> Any:
+    """The model to start from: the named one with its weights, or from scratch an untrained one."""
+    from resnet_gui.core.download import terminal_progress
+    from resnet_gui.core.models import load_model
+
+    if mode == SCRATCH_MODE:
+        from resnet_gui.core.models import _looks_like_a_file, parse_model_ref
+        from resnet_gui.core.training.scratch import FromScratchError, untrained_model
+
+        reference = model_ref or DEFAULT_SCRATCH_MODEL
+        if _looks_like_a_file(reference):
+            raise FromScratchError(
+                "Training from scratch starts from random weights, so --model takes a network's name "
+                f"(such as {DEFAULT_SCRATCH_MODEL}), not the weights file '{printable_path(reference)}'."
+            )
+        return untrained_model(parse_model_ref(reference)[0], seed=seed)
+    return load_model(model_ref, progress=terminal_progress(), allow_download=not args.no_download)
+
+
 def _bundle_path(out: str | None, folder: Path, architecture: str, mode: str) -> Path:
     """Where the bundle goes: ``--out`` (a file, or a folder to put the default name in), else the default."""
     from resnet_gui.core.training import normalise_bundle_path
@@ -326,8 +376,6 @@ def _print_health(report: Any, out: TextIO) -> None:
 
 def run_finetune(args: argparse.Namespace) -> int:
     """Check the folder, split it, train with a progress bar and an epoch table, save the bundle."""
-    from resnet_gui.core.download import terminal_progress
-    from resnet_gui.core.models import load_model
     from resnet_gui.core.outputs import OutputTarget, claim_outputs
     from resnet_gui.core.training import (
         Progress,
@@ -344,6 +392,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     out_stream = sys.stdout
     status = _Status()
     folder = Path(args.folder)
+    _scratch_arguments(args)
     dataset = scan_dataset(folder)
     report = None
     for item in iter_health(dataset):
@@ -363,7 +412,9 @@ def run_finetune(args: argparse.Namespace) -> int:
             info = read_checkpoint_info(args.out)
             where = normalise_bundle_path(args.out)
         else:  # the run wrote to the default place, which depends on the model's architecture
-            loaded = load_model(model_ref, progress=terminal_progress(), allow_download=not args.no_download)
+            mode = args.mode or "head"
+            reference = model_ref or (DEFAULT_SCRATCH_MODEL if mode == SCRATCH_MODE else None)
+            loaded = _load_base(args, reference, mode, args.seed or 0)
             where = _bundle_path(args.out, folder, loaded.architecture, args.mode or "head")
             info = read_checkpoint_info(where)
         if info is None:
@@ -373,6 +424,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         model_ref = model_ref or info.base_source or info.base_model
         args.out = str(where)
     config = _config_from_args(args, info.config if info else None)
+    config.resolved()  # settings that cannot work are refused before anything is read or written
     if info is not None:
         split = Split.from_dict(info.split, dataset.root)
         missing = split.missing_files()
@@ -398,16 +450,14 @@ def run_finetune(args: argparse.Namespace) -> int:
     if args.check:
         try:
             if loaded is None:
-                loaded = load_model(
-                    model_ref, progress=terminal_progress(), allow_download=not args.no_download
-                )
+                loaded = _load_base(args, model_ref, config.mode, config.seed)
             _print_estimate(loaded, split, config, out_stream)
         except ResNetGuiError as error:  # the data check stands without a model
             print(f"(No time estimate: {error})", file=out_stream)
         return 0
 
     if loaded is None:
-        loaded = load_model(model_ref, progress=terminal_progress(), allow_download=not args.no_download)
+        loaded = _load_base(args, model_ref, config.mode, config.seed)
     out = _bundle_path(args.out, folder, loaded.architecture, config.mode)
     outputs = [
         OutputTarget(out, "bundle"),
@@ -429,14 +479,10 @@ def _read_add_rows(table: Path) -> list[tuple[int, str, str]]:
     import io
 
     from resnet_gui.core.csvcells import unescape_csv_cell
-    from resnet_gui.core.userfiles import read_user_file
+    from resnet_gui.core.userfiles import read_user_text
 
     shown = printable_path(table)
-    data = read_user_file(table, max_bytes=MAX_ADD_BYTES)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ResNetGuiError(f"--add '{shown}' is not a UTF-8 text file (a CSV with 'path,class').") from None
+    text = read_user_text(table, max_bytes=MAX_ADD_BYTES)
     rows = list(csv.reader(io.StringIO(text, newline="")))
     while rows and not any(cell.strip() for cell in rows[0]):
         rows.pop(0)
@@ -533,8 +579,13 @@ def _train_and_save(
         )
         cache = FeatureCache(directory) if directory else None
     resolved = config.resolved()
+    what = (
+        f"Training {printable(loaded.architecture)} from scratch"
+        if resolved.from_scratch
+        else f"Fine-tuning {printable(loaded.name)}"
+    )
     print(
-        f"Fine-tuning {printable(loaded.name)} ({resolved.mode} mode, {resolved.optimizer}, "
+        f"{what} ({resolved.mode} mode, {resolved.optimizer}, "
         f"lr {resolved.lr:g}, "
         f"batch {resolved.batch_size}, up to {resolved.epochs} epochs"
         + (f" after {resolved.probe_epochs} classifier-only epochs" if resolved.probe_epochs else "")

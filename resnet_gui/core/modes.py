@@ -12,7 +12,7 @@ from typing import Literal
 
 __all__ = ["MODE_KEYS", "TRAINING_MODES", "ModeKey", "TrainingMode"]
 
-ModeKey = Literal["head", "partial", "full"]
+ModeKey = Literal["head", "partial", "full", "scratch"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,9 @@ class TrainingMode:
     title: str
     description: str
     cli_help: str
+    from_scratch: bool = False
+    """The network starts from random weights (no pretrained model), so every layer learns at one
+    rate and batch norm re-estimates its statistics while training (frozen in the other modes)."""
 
 
 TRAINING_MODES: dict[str, TrainingMode] = {
@@ -49,6 +52,15 @@ TRAINING_MODES: dict[str, TrainingMode] = {
             "Every layer learns, the pretrained ones slowly. Needs many photos per class, and a GPU to be "
             "done in reasonable time.",
             "every layer (slow on a CPU)",
+        ),
+        TrainingMode(
+            "scratch",
+            "From scratch (small photos)",
+            "A new network, made for small photos, learns everything from your photos alone. Fits small "
+            "photos (32x32 icons, thumbnails, CIFAR-like pictures) that no pretrained model knows, with "
+            "many photos per class (thousands are best).",
+            "a new network made for small photos, trained from random weights (see --from-scratch)",
+            from_scratch=True,
         ),
     )
 }

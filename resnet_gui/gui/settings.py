@@ -231,7 +231,9 @@ class AppSettings:
     @property
     def finetune_mode(self) -> str:
         mode = self._str("finetune/mode", "head")
-        return mode if mode in ("head", "partial", "full") else "head"
+        from resnet_gui.core.modes import MODE_KEYS
+
+        return mode if mode in MODE_KEYS else "head"
 
     @finetune_mode.setter
     def finetune_mode(self, value: str) -> None:

@@ -100,6 +100,10 @@ def _add_unknown_class(world: World) -> None:
     (world.root / "add.csv").write_text(f"path,class\n{world.photo},wasp\n")
 
 
+def _add_not_utf8(world: World) -> None:
+    (world.root / "add.csv").write_bytes(b"path,class\n\xff\xfe.png,ant\n")
+
+
 def _folder_as_out(world: World) -> None:
     (world.root / "outdir").mkdir()
 
@@ -136,6 +140,7 @@ CASES = [
     Case("evaluate-label-issues-on-a-photo", "evaluate {dataset} --weights {model} --label-issues {photo}", 5, "is not a table", ("photo",)),
     Case("evaluate-label-issues-of-a-model-not-fine-tuned-here", "evaluate {dataset} --weights {model} --label-issues {tmp}/issues.csv", 2, "records no dataset folder"),
     Case("finetune-add-an-unknown-class", "finetune {dataset} --weights {model} --epochs 1 --add {tmp}/add.csv", 1, "is not one of the dataset's classes", ("photo",), _add_unknown_class),
+    Case("finetune-add-not-utf8", "finetune {dataset} --weights {model} --epochs 1 --add {tmp}/add.csv", 1, "not UTF-8 text", prepare=_add_not_utf8),
     Case("finetune-add-a-fifo", "finetune {dataset} --weights {model} --epochs 1 --add {tmp}/weights.pth", 1, "not a regular file", prepare=_fifo),
     Case("explain-out-is-a-folder", "explain {photo} --weights {model} --out {tmp}/outdir", 5, "is a folder", prepare=_folder_as_out),
     Case("explain-out-under-a-file", "explain {photo} --weights {model} --out {photo}/x.png", 5, "is a file, not a folder", ("photo",)),

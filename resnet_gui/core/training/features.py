@@ -4,9 +4,10 @@ On a CPU the backbone's forward pass is nearly all the cost of fine-tuning. When
 (``head`` mode) or its first three stages (``partial`` mode) are frozen, their output for a
 given view of an image never changes, so it is computed once, kept in memory (optionally on
 disk, keyed by everything it depends on) and every epoch after that only runs the trained part.
-Batch-norm statistics are frozen in every mode (the model stays in ``eval()``): with a few
-hundred images and small batches, re-estimating them hurts more than it helps, and it keeps
-cached outputs valid.
+Batch-norm statistics are frozen in every mode that starts from pretrained weights (the model
+stays in ``eval()``): with a few hundred images and small batches, re-estimating them hurts more
+than it helps, and it keeps cached outputs valid. ``scratch`` mode caches nothing and cuts
+nothing off (it is cut as ``full``); its batch norm trains (see :mod:`.train`).
 
 For the frozen part only, conv+batch-norm pairs are fused (``torch.fx``), about 20 % faster on
 this project's CPU; the outputs agree with the unfused network to ~1e-5.
@@ -53,7 +54,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MODES = MODE_KEYS  # the one table: core.modes (torch-free, read by the CLI and the wizard)
-"""head: only the classifier trains; partial: the last stage (layer4) too; full: every layer."""
+"""head: only the classifier trains; partial: the last stage (layer4) too; full and scratch: every
+layer (scratch from random weights)."""
 
 
 CACHED_VIEWS_EPOCH = 2**31 - 1

@@ -18,7 +18,13 @@ How a run goes:
 * AdamW (or SGD with Nesterov momentum), linear warm-up then cosine decay per step, label
   smoothing, a class-weighted loss when the classes are imbalanced, early stopping on the
   validation loss; the weights with the best validation loss are the ones saved.
-* Batch-norm statistics stay frozen (see :mod:`.features`).
+* Batch-norm statistics stay frozen (see :mod:`.features`), except in ``scratch`` mode.
+* ``scratch``: a network made for small photos (:mod:`.scratch`) starts from random weights drawn
+  from the seed; every parameter trains at one rate, on freshly augmented views (pad + random
+  crop + flip), with batch norm in training mode during the steps and in eval mode for
+  validation. Frozen statistics are right for a pretrained network but not for a fresh one: its
+  initial running statistics (mean 0, variance 1) make a deep net's activations explode (measured
+  in eval mode: largest output 2.0 for ResNet-20, 3086 for ResNet-56, NaN for ResNet-1202).
 * CPU runs are deterministic: every random draw comes from generators seeded by the run's seed
   (and the epoch), never from global state. bf16 autocast is an option, off by default: CPUs
   without native bf16 run it several times slower. On CUDA, mixed precision (bf16 where
@@ -51,7 +57,7 @@ from resnet_gui.core.calibration import MIN_VALIDATION_PHOTOS, Calibration, cali
 from resnet_gui.core.engine import select_device
 from resnet_gui.core.errors import TrainingDivergedError
 from resnet_gui.core.metadata import check_finite_weights
-from resnet_gui.core.models import LoadedModel, load_model
+from resnet_gui.core.models import LoadedModel, load_model, parse_model_ref
 from resnet_gui.core.preprocessing import Preprocessing
 from resnet_gui.core.training.bundle import SaveError, checkpoint_path, normalise_bundle_path, write_bundle
 from resnet_gui.core.training.checkpoint import RunState, restore_checkpoint, write_checkpoint
@@ -262,6 +268,27 @@ def _load(model: str | Path | LoadedModel | None, allow_download: bool) -> tuple
     return loaded, loaded.model
 
 
+def _load_untrained(model: str | Path | LoadedModel | None, seed: int) -> tuple[LoadedModel, nn.Module]:
+    """``scratch`` mode's network: the architecture of ``model`` (a registry name, or a loaded
+    model's architecture; default ResNet-20) with fresh weights from ``seed``."""
+    from resnet_gui.core.models import _looks_like_a_file
+    from resnet_gui.core.training.scratch import DEFAULT_SCRATCH_MODEL, FromScratchError, untrained_model
+
+    if isinstance(model, LoadedModel):
+        name = model.architecture
+    elif model is None:
+        name = DEFAULT_SCRATCH_MODEL
+    elif isinstance(model, Path) or _looks_like_a_file(str(model)):
+        raise FromScratchError(
+            f"Training from scratch starts from random weights, so it takes a network's name (such as "
+            f"{DEFAULT_SCRATCH_MODEL}), not the weights file '{model}'."
+        )
+    else:
+        name = parse_model_ref(str(model))[0]
+    loaded = untrained_model(name, seed=seed)
+    return loaded, loaded.model
+
+
 def _new_head(in_features: int, num_classes: int, seed: int, *, conv: bool = False) -> nn.Linear | nn.Conv2d:
     """A classifier initialised from the run's seed (small weights: near-uniform first predictions).
 
@@ -294,10 +321,18 @@ def _param_groups(
 ) -> list[dict[str, Any]]:
     """Classifier at ``lr``, pretrained layers at ``lr * backbone_lr_factor``; no decay on biases/BN.
 
+    From scratch there are no pretrained layers: one group, every parameter at ``lr`` with the
+    weight decay, as in the 2015 paper.
+
     After a linear probe the classifier is already fitted, so it too gets the small rate: at the
     full rate it overfits within an epoch (measured on hymenoptera: the validation loss rose from
     0.13 to 0.18 even with layer4 at 1/100 of the rate).
     """
+    if config.from_scratch:
+        params = list(trainable.parameters())
+        return [
+            {"params": params, "lr": config.lr, "initial_lr": config.lr, "weight_decay": config.weight_decay}
+        ]
     head_ids = {id(p) for p in head.parameters()}
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for parameter in trainable.parameters():
@@ -425,7 +460,10 @@ def train(
 
     device = select_device(config.device)
     yield Progress("prepare", 0, 1, "loading the model")
-    loaded, network = _load(model, allow_download)
+    if config.from_scratch:
+        loaded, network = _load_untrained(model, config.seed)
+    else:
+        loaded, network = _load(model, allow_download)
     # A file is checked when loaded; an in-memory model (the wizard's) may have been damaged since.
     check_finite_weights(network.state_dict(), loaded.name)
     base_fingerprint = state_fingerprint(network)
@@ -854,6 +892,8 @@ def _run_stage(
     stage_began = time.perf_counter()
     steps_this_session = 0
     has_val = len(val_source) > 0
+    # From scratch, batch norm learns its statistics while training (see the module's docstring).
+    batch_norm_trains = config.from_scratch and stage == "train"
     # Only the classifier changes while probing: save just it (the rest is the base model's).
     saved_prefixes = parts.head_prefixes if stage == "probe" else parts.trained_prefixes
 
@@ -865,10 +905,12 @@ def _run_stage(
         epoch_began = time.perf_counter()
         loss_sum, correct, seen = 0.0, 0, 0
         lr = 0.0
+        module.train(batch_norm_trains)
         for step, (inputs, labels) in enumerate(
             train_source.batches(config.batch_size, epoch=epoch, stage=stage, shuffle=True)
         ):
             if cancel():
+                module.eval()
                 return "cancelled"
             factor = _lr_factor(epoch * steps + step, total_steps, warmup)
             for group in optimizer.param_groups:
@@ -900,6 +942,7 @@ def _run_stage(
                 seen / max(1e-9, time.perf_counter() - epoch_began),
                 elapsed / steps_this_session * remaining,
             )  # fmt: skip
+        module.eval()  # validation, checkpoints and the saved weights use the running statistics
         train_seconds = time.perf_counter() - epoch_began
         val_loss = val_accuracy = None
         if has_val:
@@ -1005,7 +1048,11 @@ def _save(
     training = {
         **config.to_dict(),
         "base_model": loaded.name,
-        "base_weights": loaded.weights_description,
+        "base_weights": (
+            f"trained from scratch on {os.path.abspath(split.root)}"
+            if config.from_scratch
+            else loaded.weights_description
+        ),
         "base_fingerprint": identity["base_fingerprint"],
         # How to load the base model again (a registry name or a file): "Retrain" starts from it.
         "base_source": identity["base_source"],

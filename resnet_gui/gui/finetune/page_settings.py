@@ -1,5 +1,10 @@
 """Page 3: base model, mode and epochs (advanced settings folded away), and the time it will take.
 
+When the folder's photos are small, core suggests training from scratch
+(:func:`resnet_gui.core.training.scratch.suggest_from_scratch`): the page preselects that mode and
+a network made for small photos, and says why in one sentence. In a mode that trains from scratch
+the picker lists those networks instead of the pretrained ones.
+
 Fixes the session's plan when the user goes on: the split of the checked folder without the
 left-out files, the settings, and where the bundle goes (never over an earlier run's).
 """
@@ -51,6 +56,15 @@ class SettingsPage(QWizardPage):
             "model you pick."
         )
         self.last_estimate: Any = None
+        self.suggestion = wrapped("")
+        self.suggestion.setFrameShape(QFrame.Shape.StyledPanel)
+        self.suggestion.setMargin(8)
+        self.suggestion.hide()
+        self._suggested_for: Path | None = None
+        """The folder whose suggestion was applied: going Back and Next again keeps the user's choice."""
+        self._preferred_model = ""
+        self._models_from_scratch: bool | None = None
+        """Which list the picker holds: networks for training from scratch, or pretrained ones."""
         self.model_combo = QComboBox()
         self.model_combo.currentIndexChanged.connect(self._model_picked)
         self.mode_group = QButtonGroup(self)
@@ -160,6 +174,7 @@ class SettingsPage(QWizardPage):
         form.addRow("Photos kept for validation", val_row)
         form.addRow("Save the model as", out_row)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.suggestion)
         layout.addLayout(form)
         layout.addWidget(self.advanced_toggle)
         layout.addWidget(self.advanced)
@@ -177,19 +192,50 @@ class SettingsPage(QWizardPage):
 
     def initializePage(self) -> None:
         settings = self.session.settings
-        if self.model_combo.count() == 0:
-            for option in self.session.base_models():
-                self.model_combo.addItem(option.label, option.ref)
-            remembered = self.model_combo.findData(settings.finetune_base)
-            if remembered >= 0:
-                self.model_combo.setCurrentIndex(remembered)
+        if self.mode_group.checkedButton() is None:
+            self._preferred_model = settings.finetune_base
             self.mode_buttons[settings.finetune_mode].setChecked(True)
+        suggestion = self.session.scratch_suggestion()
+        if suggestion is not None and self._suggested_for != self.session.folder:
+            self._suggested_for = self.session.folder
+            self._preferred_model = suggestion.model
+            self._models_from_scratch = None  # refilled with the suggested network selected
+            self.mode_buttons[suggestion.mode].setChecked(True)
+        self.suggestion.setText(suggestion.reason if suggestion is not None else "")
+        self.suggestion.setVisible(suggestion is not None)
+        refilled = self._sync_models()
         has_val_folder = self.session.has_val_folder
         self.val_fraction.setVisible(not has_val_folder)
         self.val_folder_note.setVisible(has_val_folder)
-        if self.session.base is None and not self.session.base_pending():
+        if refilled or (self.session.base is None and not self.session.base_pending()):
             self._model_picked()
         self._update_estimate()
+
+    def _from_scratch(self) -> bool:
+        from resnet_gui.core.modes import TRAINING_MODES
+
+        return TRAINING_MODES[self.mode()].from_scratch
+
+    def _sync_models(self) -> bool:
+        """Fill the picker for the mode (networks for training from scratch, or pretrained ones),
+        keeping the preferred entry; whether it was refilled."""
+        scratch = self._from_scratch()
+        if self._models_from_scratch == scratch and self.model_combo.count():
+            return False
+        current = str(self.model_combo.currentData() or "")
+        options = self.session.scratch_models() if scratch else self.session.base_models()
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for option in options:
+            self.model_combo.addItem(option.label, option.ref)
+        for wanted in (self._preferred_model, current):
+            index = self.model_combo.findData(wanted) if wanted else -1
+            if index >= 0:
+                self.model_combo.setCurrentIndex(index)
+                break
+        self.model_combo.blockSignals(False)
+        self._models_from_scratch = scratch
+        return True
 
     def _suggest_out(self) -> None:
         if self.out_edit.text() and self.out_edit.isModified():
@@ -226,6 +272,8 @@ class SettingsPage(QWizardPage):
         defaults = MODE_DEFAULTS[self.mode()]
         self.epochs.setValue(defaults["epochs"])
         self.patience.setValue(defaults["patience"])
+        if self._models_from_scratch is not None and self._sync_models():
+            self._model_picked()  # another kind of network: measure it
         self._update_estimate()  # also suggests a file name for the new mode
 
     # -- the base model and the estimate
@@ -234,7 +282,7 @@ class SettingsPage(QWizardPage):
         ref = self.model_combo.currentData()
         if not ref or self.session.checked is None:
             return
-        self.session.prepare_base(str(ref), self.device.currentData() or "auto")
+        self.session.prepare_base(str(ref), self.device.currentData() or "auto", self._from_scratch())
         self._suggest_out()
 
     def _base_changed(self) -> None:
@@ -296,8 +344,9 @@ class SettingsPage(QWizardPage):
         lines.append(f"Each epoch: {describe_seconds(estimate.epoch_seconds)}.")
         lines.append(
             f"In all: {describe_seconds(estimate.total_seconds)} at most "
-            f"({estimate.epochs} epochs; training stops early once it stops improving). "
-            f"Measured on this computer's {device_name(base.costs.device)}."
+            f"({estimate.epochs} epochs"
+            + ("; training stops early once it stops improving). " if self.patience.value() else "). ")
+            + f"Measured on this computer's {device_name(base.costs.device)}."
         )
         self.estimate.setText("<br>".join(lines))
 

@@ -224,11 +224,25 @@ class FinetuneSession(QObject):
             options.append(BaseModelOption(path, f"The model in use: {Path(path).name}"))
         return options
 
+    def scratch_models(self) -> list[BaseModelOption]:
+        """The picker's entries in a mode that trains from scratch: the networks made for small photos."""
+        from resnet_gui.core.models import get_model_spec
+        from resnet_gui.core.training.scratch import scratch_architectures
+
+        return [BaseModelOption(name, get_model_spec(name).display_name) for name in scratch_architectures()]
+
+    def scratch_suggestion(self) -> Any:
+        """Core's suggestion to train from scratch for the checked folder (small photos), or None."""
+        from resnet_gui.core.training.scratch import suggest_from_scratch
+
+        return None if self.checked is None else suggest_from_scratch(self.checked.report)
+
     def base_pending(self) -> bool:
         return self.base_job is not None
 
-    def prepare_base(self, ref: str, device: str) -> None:
-        """Load ``ref`` and time training's pieces with it on a few photos of the checked folder."""
+    def prepare_base(self, ref: str, device: str, from_scratch: bool = False) -> None:
+        """Load ``ref`` (built untrained ``from_scratch``) and time training's pieces with it on a few
+        photos of the checked folder."""
         if not ref or self.checked is None:
             return
         self.base = None
@@ -241,6 +255,7 @@ class FinetuneSession(QObject):
             str(ref),
             device,
             samples,
+            from_scratch,
             on_yield=self.base_progress.emit,
             on_result=self._on_base_ready,
             on_error=self._on_base_error,

@@ -90,17 +90,23 @@ def check_folder(context: TaskContext, folder: Path) -> Generator[Any, None, Fol
 
 
 def prepare_base(
-    context: TaskContext, ref: str, device: str, sample_paths: Sequence[Path]
+    context: TaskContext,
+    ref: str,
+    device: str,
+    sample_paths: Sequence[Path],
+    from_scratch: bool = False,
 ) -> Generator[str, None, BaseModelReady]:
     """Load the base model (a registry ref or a weights file) and time training's pieces with it.
 
+    ``from_scratch``: ``ref`` names a network made for small photos, built with random weights.
     Yields what it is doing, in words; returns a :class:`BaseModelReady`.
     """
     from resnet_gui.core.models import load_model
     from resnet_gui.core.training.estimate import measure_costs
+    from resnet_gui.core.training.scratch import untrained_model
 
-    yield "Loading the base model…"
-    loaded = load_model(ref, allow_download=True)
+    yield "Building the new network…" if from_scratch else "Loading the base model…"
+    loaded = untrained_model(ref) if from_scratch else load_model(ref, allow_download=True)
     context.check()
     yield "Timing a few training steps on this computer…"
     costs = measure_costs(loaded, sample_paths, device=device, cancel=context.is_cancelled)

@@ -31,6 +31,7 @@ STAGE_TEXT = {
     "head": "Training the last layer",
     "partial": "Training the last block",
     "full": "Training every layer",
+    "scratch": "Training a new network from scratch",
 }
 """What learns in a stage: ``probe`` (the first stage of Balanced/Thorough), else the run's mode."""
 
