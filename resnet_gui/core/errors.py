@@ -8,6 +8,8 @@ else that escapes is a bug.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Literal, get_args
 
@@ -59,6 +61,19 @@ class Cancelled(ResNetGuiError):
 
     def __init__(self, message: str = "Cancelled.") -> None:
         super().__init__(message)
+
+
+#: How long work is told to stop: an event a caller sets, or a function that says whether to stop.
+CancelCheck = threading.Event | Callable[[], bool]
+
+
+def as_cancel_check(cancel: CancelCheck | None) -> Callable[[], bool]:
+    """The one form a loop polls: a function that says whether to stop (never, for None)."""
+    if cancel is None:
+        return lambda: False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set
+    return cancel
 
 
 class UnknownModelError(ResNetGuiError):

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from resnet_gui.core.confidence import is_not_sure
-from resnet_gui.core.errors import ResNetGuiError
+from resnet_gui.core.errors import CancelCheck, ResNetGuiError, as_cancel_check
 from resnet_gui.core.text import printable_path
 
 if TYPE_CHECKING:
@@ -543,14 +543,6 @@ def _as_pil(image: Image.Image | np.ndarray) -> Image.Image:
     return Image.fromarray(image).convert("RGB")
 
 
-def _cancel_check(cancel: threading.Event | Callable[[], bool] | None) -> Callable[[], bool]:
-    if cancel is None:
-        return lambda: False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set
-    return cancel
-
-
 class _ReadAhead:
     """A thread that takes frames from a source, prepares them for the model, and hands them over
     through a queue of at most ``bound`` frames (so memory does not grow with the video)."""
@@ -614,7 +606,7 @@ def classify_video(
     top_k: int = 5,
     batch_size: int = 8,
     progress: Callable[[VideoProgress], None] | None = None,
-    cancel: threading.Event | Callable[[], bool] | None = None,
+    cancel: CancelCheck | None = None,
     queue_size: int | None = None,
 ) -> Iterator[FrameResult]:
     """Classify the frames of ``source`` in batches, yielding one :class:`FrameResult` per frame in
@@ -629,7 +621,7 @@ def classify_video(
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    cancelled = _cancel_check(cancel)
+    cancelled = as_cancel_check(cancel)
     bound = queue_size if queue_size is not None else max(2, 2 * batch_size)
     reader = _ReadAhead(source, classifier.preprocessing.prepare, max(1, bound))
     total = source.expected_frames

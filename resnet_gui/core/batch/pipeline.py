@@ -11,7 +11,6 @@ submitted ahead of the model, so memory does not depend on how many files there 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -25,7 +24,7 @@ import numpy as np
 from resnet_gui.core.batch.rows import BatchProgress, BatchRow
 from resnet_gui.core.batch.scan import scan_inputs
 from resnet_gui.core.engine import Prediction
-from resnet_gui.core.errors import ImageFailureKind, ImageLoadError
+from resnet_gui.core.errors import CancelCheck, ImageFailureKind, ImageLoadError, as_cancel_check
 from resnet_gui.core.images import IMAGE_EXTENSIONS, load_image
 
 if TYPE_CHECKING:
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["CancelCheck", "classify_folder", "default_workers"]
 
 #: Anything that says "stop": a ``threading.Event`` (set to cancel) or a callable returning True.
-CancelCheck = threading.Event | Callable[[], bool]
 
 
 @dataclass
@@ -59,14 +57,6 @@ def _prepare(path: Path, classifier: ImageClassifier) -> _Prepared:
         return _Prepared(path, error="not enough memory to decode the image")
     except Exception as error:  # a bug or an unexpected decoder error must not end the run
         return _Prepared(path, error=f"cannot prepare the image ({type(error).__name__}: {error})")
-
-
-def _cancel_check(cancel: CancelCheck | None) -> Callable[[], bool]:
-    if cancel is None:
-        return lambda: False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set
-    return cancel
 
 
 class _InlineFuture:
@@ -137,7 +127,7 @@ def classify_folder(
         paths = scan_inputs([folder_or_paths], recursive, extensions)
     else:
         paths = [Path(p) for p in folder_or_paths]
-    return _stream(classifier, paths, top_k, batch_size, workers, prefetch_batches, _cancel_check(cancel))
+    return _stream(classifier, paths, top_k, batch_size, workers, prefetch_batches, as_cancel_check(cancel))
 
 
 def _stream(
