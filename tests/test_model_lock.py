@@ -4,6 +4,7 @@ with the new one's explanation (Grad-CAM's hooks then saw two forward passes and
 
 from __future__ import annotations
 
+import copy
 import threading
 
 import numpy as np
@@ -51,3 +52,23 @@ def test_an_explanation_waits_for_a_pass_of_the_classifier_it_replaced(tiny_mode
     worker.join(timeout=60)
     assert not worker.is_alive() and not errors, errors
     assert len(results) == 1 and np.isfinite(results[0].heatmap).all()
+
+
+def test_a_deep_copy_is_another_model_with_its_own_lock_and_a_shallow_one_shares_it(tiny_model) -> None:
+    deep = copy.deepcopy(tiny_model)
+    assert deep.lock is not tiny_model.lock and deep.model is not tiny_model.model
+    assert deep.categories == tiny_model.categories and deep.layout == tiny_model.layout
+    took: list[bool] = []
+
+    def take_the_copys_lock() -> None:
+        if deep.lock.acquire(timeout=5):
+            took.append(True)
+            deep.lock.release()
+
+    with tiny_model.lock:  # the original is busy; its copy is not
+        worker = threading.Thread(target=take_the_copys_lock)
+        worker.start()
+        worker.join()
+    assert took == [True]
+    shallow = copy.copy(tiny_model)
+    assert shallow.lock is tiny_model.lock and shallow.model is tiny_model.model

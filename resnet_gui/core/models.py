@@ -628,6 +628,22 @@ class LoadedModel:
     """The one lock of ``model``: every classifier made of it (on any device or runtime) holds this
     one, so a job of the classifier being replaced cannot run a pass while the new one explains."""
 
+    def __copy__(self) -> LoadedModel:
+        """A shallow copy shares the network, so it shares its lock."""
+        copied = type(self).__new__(type(self))
+        copied.__dict__.update(self.__dict__)
+        return copied
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A deep copy (or a pickle) is another network: it gets its own lock, not this one's."""
+        state = self.__dict__.copy()
+        state.pop("lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.lock = threading.RLock()
+
     def __post_init__(self) -> None:
         # Made by hand without a layout: the registry's architecture knows it (torchvision's otherwise).
         if self.layout is TORCHVISION_LAYOUT and self.architecture in registry():
