@@ -325,16 +325,9 @@ def _load_base(args: argparse.Namespace, model_ref: str | None, mode: str, seed:
     from resnet_gui.core.models import load_model
 
     if mode == SCRATCH_MODE:
-        from resnet_gui.core.models import _looks_like_a_file, parse_model_ref
-        from resnet_gui.core.training.scratch import FromScratchError, untrained_model
+        from resnet_gui.core.training.scratch import untrained_from_reference
 
-        reference = model_ref or DEFAULT_SCRATCH_MODEL
-        if _looks_like_a_file(reference):
-            raise FromScratchError(
-                "Training from scratch starts from random weights, so --model takes a network's name "
-                f"(such as {DEFAULT_SCRATCH_MODEL}), not the weights file '{printable_path(reference)}'."
-            )
-        return untrained_model(parse_model_ref(reference)[0], seed=seed)
+        return untrained_from_reference(model_ref, seed=seed)
     return load_model(model_ref, progress=terminal_progress(), allow_download=not args.no_download)
 
 

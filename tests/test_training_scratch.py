@@ -289,3 +289,20 @@ def test_from_scratch_with_an_unsuitable_option_is_one_sentence_and_writes_nothi
     assert code != 0
     assert words in error and len(error.splitlines()) == 1
     assert list(out.iterdir()) == []
+
+
+def test_a_reference_names_the_untrained_network_and_a_weights_file_is_refused(tmp_path: Path) -> None:
+    from resnet_gui import cli_training
+    from resnet_gui.core.training.scratch import (
+        DEFAULT_SCRATCH_MODEL,
+        FromScratchError,
+        untrained_from_reference,
+    )
+
+    assert cli_training.DEFAULT_SCRATCH_MODEL == DEFAULT_SCRATCH_MODEL  # the CLI's torch-free copy
+    assert untrained_from_reference(None).architecture == DEFAULT_SCRATCH_MODEL
+    named = untrained_from_reference("cifar_plain20:AKAMASTER_CIFAR10", seed=3)
+    assert named.architecture == "cifar_plain20" and named.weights_description.endswith("seed 3)")
+    assert untrained_from_reference(named).architecture == "cifar_plain20"
+    with pytest.raises(FromScratchError, match="not the weights file"):
+        untrained_from_reference(str(tmp_path / "mine.safetensors"))

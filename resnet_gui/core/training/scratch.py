@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -26,6 +27,7 @@ __all__ = [
     "ScratchSuggestion",
     "scratch_architectures",
     "suggest_from_scratch",
+    "untrained_from_reference",
     "untrained_model",
 ]
 
@@ -78,6 +80,25 @@ def untrained_model(name: str = DEFAULT_SCRATCH_MODEL, *, seed: int = 0) -> Load
         gradcam_layer=spec.gradcam_layer,
         layout=spec.layout,
     )
+
+
+def untrained_from_reference(reference: str | Path | LoadedModel | None, *, seed: int = 0) -> LoadedModel:
+    """The untrained network a ``--model`` (or the wizard's choice) names for training from scratch:
+    a registry name (``cifar_resnet56``, weights part ignored), a loaded model's architecture, or
+    :data:`DEFAULT_SCRATCH_MODEL` for None. A weights file is refused: its weights would be thrown away."""
+    from resnet_gui.core.models import _looks_like_a_file, parse_model_ref
+    from resnet_gui.core.text import printable_path
+
+    if isinstance(reference, LoadedModel):
+        return untrained_model(reference.architecture, seed=seed)
+    if reference is None:
+        return untrained_model(DEFAULT_SCRATCH_MODEL, seed=seed)
+    if isinstance(reference, Path) or _looks_like_a_file(str(reference)):
+        raise FromScratchError(
+            "Training from scratch starts from random weights, so it takes a network's name (such as "
+            f"{DEFAULT_SCRATCH_MODEL}), not the weights file '{printable_path(reference)}'."
+        )
+    return untrained_model(parse_model_ref(str(reference))[0], seed=seed)
 
 
 @dataclass(frozen=True)

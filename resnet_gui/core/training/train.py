@@ -57,7 +57,7 @@ from resnet_gui.core.calibration import MIN_VALIDATION_PHOTOS, Calibration, cali
 from resnet_gui.core.engine import select_device
 from resnet_gui.core.errors import TrainingDivergedError
 from resnet_gui.core.metadata import check_finite_weights
-from resnet_gui.core.models import LoadedModel, load_model, parse_model_ref
+from resnet_gui.core.models import LoadedModel, load_model
 from resnet_gui.core.preprocessing import Preprocessing
 from resnet_gui.core.training.bundle import SaveError, checkpoint_path, normalise_bundle_path, write_bundle
 from resnet_gui.core.training.checkpoint import RunState, restore_checkpoint, write_checkpoint
@@ -268,27 +268,6 @@ def _load(model: str | Path | LoadedModel | None, allow_download: bool) -> tuple
     return loaded, loaded.model
 
 
-def _load_untrained(model: str | Path | LoadedModel | None, seed: int) -> tuple[LoadedModel, nn.Module]:
-    """``scratch`` mode's network: the architecture of ``model`` (a registry name, or a loaded
-    model's architecture; default ResNet-20) with fresh weights from ``seed``."""
-    from resnet_gui.core.models import _looks_like_a_file
-    from resnet_gui.core.training.scratch import DEFAULT_SCRATCH_MODEL, FromScratchError, untrained_model
-
-    if isinstance(model, LoadedModel):
-        name = model.architecture
-    elif model is None:
-        name = DEFAULT_SCRATCH_MODEL
-    elif isinstance(model, Path) or _looks_like_a_file(str(model)):
-        raise FromScratchError(
-            f"Training from scratch starts from random weights, so it takes a network's name (such as "
-            f"{DEFAULT_SCRATCH_MODEL}), not the weights file '{model}'."
-        )
-    else:
-        name = parse_model_ref(str(model))[0]
-    loaded = untrained_model(name, seed=seed)
-    return loaded, loaded.model
-
-
 def _new_head(in_features: int, num_classes: int, seed: int, *, conv: bool = False) -> nn.Linear | nn.Conv2d:
     """A classifier initialised from the run's seed (small weights: near-uniform first predictions).
 
@@ -461,7 +440,10 @@ def train(
     device = select_device(config.device)
     yield Progress("prepare", 0, 1, "loading the model")
     if config.from_scratch:
-        loaded, network = _load_untrained(model, config.seed)
+        from resnet_gui.core.training.scratch import untrained_from_reference
+
+        loaded = untrained_from_reference(model, seed=config.seed)
+        network = loaded.model
     else:
         loaded, network = _load(model, allow_download)
     # A file is checked when loaded; an in-memory model (the wizard's) may have been damaged since.
