@@ -28,9 +28,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from resnet_gui.core.csvcells import csv_bytes, csv_line, unescape_csv_cell
+from resnet_gui.core.csvcells import csv_bytes, csv_line
 from resnet_gui.core.errors import ResNetGuiError
 from resnet_gui.core.formats import VIDEO_RESULTS_FORMAT
+from resnet_gui.core.prediction_cells import (
+    CSV_FLAG,
+    CSV_FLAG_BACK,
+    json_bytes,
+    prediction_records,
+    predictions_from_csv_cells,
+    predictions_from_records,
+    top_k_csv_cells,
+    top_k_csv_header,
+)
 
 __all__ = [
     "VIDEO_CSV_FIRST_COLUMNS",
@@ -45,8 +55,6 @@ __all__ = [
 ]
 
 VIDEO_CSV_FIRST_COLUMNS = ("frame", "time_s")
-_FLAGS = {True: "true", False: "false", None: ""}
-_FLAGS_BACK = {text: value for value, text in _FLAGS.items()}
 
 
 class VideoResultsError(ResNetGuiError):
@@ -60,21 +68,10 @@ def frame_record(result: Any, unsure_threshold: float | None) -> dict[str, Any]:
     return {
         "frame": result.index,
         "time_s": round(result.time_s, 6),
-        "predictions": [
-            {"label": p.label, "index": p.index, "probability": round(p.probability, 6)}
-            for p in result.predictions
-        ],
+        "predictions": prediction_records(result.predictions),
         "not_sure": result.not_sure(unsure_threshold),
         "unlike_training": result.unusual,
     }
-
-
-def _json_bytes(value: Any) -> bytes:
-    text = json.dumps(value, ensure_ascii=False)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate in a class name
-        return json.dumps(value).encode("ascii")
 
 
 @dataclass
@@ -115,10 +112,7 @@ class VideoResultsWriter:
 
 
 def video_csv_header(top_k: int) -> list[str]:
-    header = list(VIDEO_CSV_FIRST_COLUMNS)
-    for rank in range(1, top_k + 1):
-        header += [f"label_{rank}", f"probability_{rank}", f"index_{rank}"]
-    return [*header, "not_sure", "unlike_training"]
+    return [*VIDEO_CSV_FIRST_COLUMNS, *top_k_csv_header(top_k), "not_sure", "unlike_training"]
 
 
 class VideoCsvWriter(VideoResultsWriter):
@@ -129,13 +123,8 @@ class VideoCsvWriter(VideoResultsWriter):
 
     def _encode(self, result: Any) -> bytes:
         fields: list[str | int] = [result.index, f"{result.time_s:.6f}"]
-        for rank in range(self.run.top_k):
-            if rank < len(result.predictions):
-                p = result.predictions[rank]
-                fields += [p.label, f"{p.probability:.6f}", p.index]
-            else:
-                fields += ["", "", ""]
-        fields += [_FLAGS[result.not_sure(self.run.unsure_threshold)], _FLAGS[result.unusual]]
+        fields += top_k_csv_cells(result.predictions, self.run.top_k)
+        fields += [CSV_FLAG[result.not_sure(self.run.unsure_threshold)], CSV_FLAG[result.unusual]]
         return csv_bytes(csv_line(fields))
 
 
@@ -143,7 +132,7 @@ class VideoJsonLinesWriter(VideoResultsWriter):
     format_name = "jsonl"
 
     def _encode(self, result: Any) -> bytes:
-        return _json_bytes(frame_record(result, self.run.unsure_threshold)) + b"\n"
+        return json_bytes(frame_record(result, self.run.unsure_threshold)) + b"\n"
 
 
 class VideoJsonWriter(VideoResultsWriter):
@@ -159,14 +148,14 @@ class VideoJsonWriter(VideoResultsWriter):
             "every_s": self.run.every_s,
             "unsure_threshold": self.run.unsure_threshold,
         }
-        self.handle.write(_json_bytes(head)[:-1] + b', "frames": [\n')
+        self.handle.write(json_bytes(head)[:-1] + b', "frames": [\n')
 
     def _encode(self, result: Any) -> bytes:
-        return (b",\n" if self.count else b"") + _json_bytes(frame_record(result, self.run.unsure_threshold))
+        return (b",\n" if self.count else b"") + json_bytes(frame_record(result, self.run.unsure_threshold))
 
     def finish(self, stopped: str | None = None) -> None:
         tail = {"complete": stopped is None, "stopped": stopped}
-        self.handle.write(b"\n], " + _json_bytes(tail)[1:] + b"\n")
+        self.handle.write(b"\n], " + json_bytes(tail)[1:] + b"\n")
         super().finish(stopped)
 
 
@@ -212,14 +201,11 @@ def video_format_for(path: str | os.PathLike[str] | None, name: str | None = Non
 
 
 def _from_record(record: Any) -> Any:
-    from resnet_gui.core.engine import Prediction
     from resnet_gui.core.video import FrameResult
 
     if not isinstance(record, dict):
         raise ValueError("not an object")
-    predictions = tuple(
-        Prediction(str(p["label"]), int(p["index"]), float(p["probability"])) for p in record["predictions"]
-    )
+    predictions = predictions_from_records(record["predictions"])
     unusual = record.get("unlike_training")
     if unusual is not None and not isinstance(unusual, bool):
         raise ValueError("unlike_training is not true, false or null")
@@ -227,7 +213,6 @@ def _from_record(record: Any) -> Any:
 
 
 def _read_csv(data: bytes) -> list[Any]:
-    from resnet_gui.core.engine import Prediction
     from resnet_gui.core.video import FrameResult
 
     rows = list(csv.reader(io.StringIO(data.decode("utf-8", "surrogateescape"))))
@@ -242,14 +227,8 @@ def _read_csv(data: bytes) -> list[Any]:
             continue
         if len(fields) != len(rows[0]):
             raise ValueError("wrong number of fields")
-        predictions = []
-        for rank in range(top_k):
-            label, probability, index = fields[2 + 3 * rank : 5 + 3 * rank]
-            if label or probability:
-                predictions.append(Prediction(unescape_csv_cell(label), int(index), float(probability)))
-        results.append(
-            FrameResult(int(fields[0]), float(fields[1]), tuple(predictions), _FLAGS_BACK[fields[-1]])
-        )
+        predictions = predictions_from_csv_cells(fields[2:], top_k)
+        results.append(FrameResult(int(fields[0]), float(fields[1]), predictions, CSV_FLAG_BACK[fields[-1]]))
     return results
 
 

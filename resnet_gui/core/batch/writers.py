@@ -41,6 +41,16 @@ from resnet_gui.core.batch.rows import BatchRow
 from resnet_gui.core.confidence import is_not_sure
 from resnet_gui.core.csvcells import csv_bytes, csv_line, unescape_csv_cell
 from resnet_gui.core.errors import ResNetGuiError
+from resnet_gui.core.prediction_cells import (
+    CSV_FLAG,
+    CSV_FLAG_BACK,
+    json_bytes,
+    prediction_records,
+    predictions_from_csv_cells,
+    predictions_from_records,
+    top_k_csv_cells,
+    top_k_csv_header,
+)
 
 __all__ = [
     "DEFAULT_FORMAT",
@@ -83,10 +93,7 @@ def row_to_record(row: BatchRow, unsure_threshold: float | None = None) -> dict[
         return {"path": os.fspath(row.path), "error": row.error, "not_sure": None, "unlike_training": None}
     return {
         "path": os.fspath(row.path),
-        "predictions": [
-            {"label": p.label, "index": p.index, "probability": round(p.probability, 6)}
-            for p in row.predictions
-        ],
+        "predictions": prediction_records(row.predictions),
         "not_sure": row.not_sure(unsure_threshold),
         "unlike_training": row.unusual,
     }
@@ -101,15 +108,12 @@ def _optional_bool(value: Any, name: str) -> bool | None:
 def record_to_row(record: Any) -> BatchRow:
     """A row back from its JSON form; ``ValueError`` if it is not one. A record of an earlier
     version (no ``not_sure``) gives a row whose ``not_sure`` is left to the run's threshold."""
-    from resnet_gui.core.engine import Prediction
 
     if not isinstance(record, dict) or not isinstance(record.get("path"), str):
         raise ValueError("a record needs a 'path'")
     if record.get("error") is not None:
         return BatchRow(Path(record["path"]), error=str(record["error"]))
-    predictions = tuple(
-        Prediction(str(p["label"]), int(p["index"]), float(p["probability"])) for p in record["predictions"]
-    )
+    predictions = predictions_from_records(record["predictions"])
     return BatchRow(
         Path(record["path"]),
         predictions,
@@ -121,15 +125,6 @@ def record_to_row(record: Any) -> BatchRow:
 def _has_flags(record: Any) -> bool:
     """Whether a JSON record was written with the flags (not by an earlier version)."""
     return isinstance(record, dict) and all(name in record for name in FLAG_FIELDS)
-
-
-def _json_bytes(record: dict[str, Any]) -> bytes:
-    """One compact JSON line, UTF-8; lone surrogates (non-UTF-8 names) are written as escapes."""
-    text = json.dumps(record, ensure_ascii=False)
-    try:
-        return text.encode(_ENCODING)
-    except UnicodeEncodeError:
-        return json.dumps(record).encode("ascii")
 
 
 # --- where the bytes go ------------------------------------------------------------------------
@@ -263,20 +258,13 @@ class RowWriter:
 
 def _legacy_csv_header(top_k: int) -> list[str]:
     """The header of an earlier version: ``path, error, label_1, probability_1, index_1, …``."""
-    header = ["path", "error"]
-    for rank in range(1, top_k + 1):
-        header += [f"label_{rank}", f"probability_{rank}", f"index_{rank}"]
-    return header
+    return ["path", "error", *top_k_csv_header(top_k)]
 
 
 def csv_header(top_k: int) -> list[str]:
     """``path, error, label_1, probability_1, index_1, …, not_sure, unlike_training`` for ``top_k``
     classes (the flags last, so the columns of earlier versions keep their places)."""
     return [*_legacy_csv_header(top_k), *FLAG_FIELDS]
-
-
-_CSV_FLAG = {True: "true", False: "false", None: ""}
-_CSV_FLAG_BACK = {text: value for value, text in _CSV_FLAG.items()}
 
 
 class CsvWriter(RowWriter):
@@ -293,14 +281,8 @@ class CsvWriter(RowWriter):
         return csv_bytes(csv_line(fields))
 
     def _encode(self, row: BatchRow) -> bytes:
-        fields = [os.fspath(row.path), row.error or ""]
-        for rank in range(self.top_k):
-            if rank < len(row.predictions):
-                p = row.predictions[rank]
-                fields += [p.label, f"{p.probability:.6f}", str(p.index)]
-            else:
-                fields += ["", "", ""]
-        fields += [_CSV_FLAG[row.not_sure(self.unsure_threshold)], _CSV_FLAG[row.unusual]]
+        fields = [os.fspath(row.path), row.error or "", *top_k_csv_cells(row.predictions, self.top_k)]
+        fields += [CSV_FLAG[row.not_sure(self.unsure_threshold)], CSV_FLAG[row.unusual]]
         return self._line(fields)
 
 
@@ -310,7 +292,7 @@ class JsonLinesWriter(RowWriter):
     format_name = "jsonl"
 
     def _encode(self, row: BatchRow) -> bytes:
-        return _json_bytes(row_to_record(row, self.unsure_threshold)) + b"\n"
+        return json_bytes(row_to_record(row, self.unsure_threshold)) + b"\n"
 
 
 class JsonArrayWriter(RowWriter):
@@ -335,7 +317,7 @@ class JsonArrayWriter(RowWriter):
         self._end = len(self._HEAD)
 
     def write(self, row: BatchRow) -> None:
-        data = (b",\n" if self._records else b"") + _json_bytes(row_to_record(row, self.unsure_threshold))
+        data = (b",\n" if self._records else b"") + json_bytes(row_to_record(row, self.unsure_threshold))
         if self._sink.seekable:
             self._sink.seek(self._end)
         self._sink.write(data)
@@ -358,7 +340,7 @@ class JsonArrayWriter(RowWriter):
     @classmethod
     def document(cls, records: Sequence[dict[str, Any]]) -> bytes:
         """A whole file in this writer's layout, for rewriting a file on resume."""
-        body = b",\n".join(_json_bytes(record) for record in records)
+        body = b",\n".join(json_bytes(record) for record in records)
         return cls._HEAD + body + cls._TAIL if records else cls._HEAD + cls._TAIL
 
 
@@ -464,7 +446,6 @@ def _csv_records(path: Path, data: bytes) -> Iterator[_CsvRecord]:
 def _csv_row(fields: list[str], top_k: int, legacy: bool = False) -> BatchRow:
     """A row back from its CSV fields (text cells unescaped); ``ValueError`` if it is not one.
     ``legacy``: the columns of an earlier version, without the two flags."""
-    from resnet_gui.core.engine import Prediction
 
     if len(fields) != 2 + 3 * top_k + (0 if legacy else len(FLAG_FIELDS)):
         raise ValueError("wrong number of fields")
@@ -472,21 +453,17 @@ def _csv_row(fields: list[str], top_k: int, legacy: bool = False) -> BatchRow:
     flags: tuple[bool | None, bool | None] = (None, None)
     if not legacy:
         try:
-            flags = (_CSV_FLAG_BACK[fields[-2]], _CSV_FLAG_BACK[fields[-1]])
+            flags = (CSV_FLAG_BACK[fields[-2]], CSV_FLAG_BACK[fields[-1]])
         except KeyError:
             raise ValueError("a flag is not true, false or empty") from None
     if error:
         if flags != (None, None):
             raise ValueError("a failed file has no flags")
         return BatchRow(path, error=error)
-    predictions = []
-    for rank in range(top_k):
-        label, probability, index = fields[2 + 3 * rank : 5 + 3 * rank]
-        if label or probability:
-            predictions.append(Prediction(unescape_csv_cell(label), int(index), float(probability)))
+    predictions = predictions_from_csv_cells(fields[2:], top_k)
     if not legacy and flags[0] is None:
         raise ValueError("a classified file's not_sure is empty")
-    return BatchRow(path, tuple(predictions), unusual=flags[1], recorded_not_sure=flags[0])
+    return BatchRow(path, predictions, unusual=flags[1], recorded_not_sure=flags[0])
 
 
 def _torn_header(data: bytes) -> bool:
@@ -672,7 +649,7 @@ def _rewrite(
         encoder = CsvWriter(_Sink(None, io.BytesIO(), owns=False), top_k, unsure_threshold=threshold)
         data = CsvWriter._line(csv_header(top_k)) + b"".join(encoder._encode(row) for row in rows)
     else:
-        data = b"".join(_json_bytes(row_to_record(row, threshold)) + b"\n" for row in rows)
+        data = b"".join(json_bytes(row_to_record(row, threshold)) + b"\n" for row in rows)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
