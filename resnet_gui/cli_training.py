@@ -445,7 +445,9 @@ def run_finetune(args: argparse.Namespace) -> int:
             if loaded is None:
                 loaded = _load_base(args, model_ref, config.mode, config.seed)
             _print_estimate(loaded, split, config, out_stream)
-        except ResNetGuiError as error:  # the data check stands without a model
+        except ResNetGuiError as error:  # the data check stands without a model…
+            if config.from_scratch:
+                raise  # …but a network that cannot be trained from scratch is refused, as without --check
             print(f"(No time estimate: {error})", file=out_stream)
         return 0
 

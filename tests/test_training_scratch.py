@@ -279,12 +279,14 @@ def test_finetune_from_scratch_writes_a_bundle_that_evaluate_reads(
         (["--views", "2"], "no classifier-only stage"),
     ],
 )
+@pytest.mark.parametrize("check", [False, True], ids=["run", "check"])
 def test_from_scratch_with_an_unsuitable_option_is_one_sentence_and_writes_nothing(
-    extra: list[str], words: str, small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    extra: list[str], words: str, check: bool, small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "models"
     out.mkdir()
-    code = run_cli(["finetune", str(small), "--from-scratch", *extra, "--out", str(out / "m.safetensors")])
+    argv = ["finetune", str(small), "--from-scratch", *extra, "--out", str(out / "m.safetensors")]
+    code = run_cli([*argv, "--check"] if check else argv)
     error = capsys.readouterr().err.strip()
     assert code != 0
     assert words in error and len(error.splitlines()) == 1
