@@ -24,6 +24,8 @@ class TrainingMode:
     title: str
     description: str
     cli_help: str
+    stage_text: str
+    """What the progress page says while this mode's layers learn ("Training the last block")."""
     from_scratch: bool = False
     """The network starts from random weights (no pretrained model), so every layer learns at one
     rate and batch norm re-estimates its statistics while training (frozen in the other modes)."""
@@ -38,6 +40,7 @@ TRAINING_MODES: dict[str, TrainingMode] = {
             "Only the last layer learns; the rest of the network keeps what it learned from millions of "
             "photos. Best for a few hundred photos per class: fast, and hard to overfit.",
             "train only a new classifier on cached features (fast, default)",
+            "Training the last layer",
         ),
         TrainingMode(
             "partial",
@@ -45,6 +48,7 @@ TRAINING_MODES: dict[str, TrainingMode] = {
             "The last block of layers learns too. Can help when your photos look unlike everyday photos "
             "(microscopy, drawings, X-rays). Several times slower.",
             "also the last stage",
+            "Training the last block",
         ),
         TrainingMode(
             "full",
@@ -52,6 +56,7 @@ TRAINING_MODES: dict[str, TrainingMode] = {
             "Every layer learns, the pretrained ones slowly. Needs many photos per class, and a GPU to be "
             "done in reasonable time.",
             "every layer (slow on a CPU)",
+            "Training every layer",
         ),
         TrainingMode(
             "scratch",
@@ -60,6 +65,7 @@ TRAINING_MODES: dict[str, TrainingMode] = {
             "photos (32x32 icons, thumbnails, CIFAR-like pictures) that no pretrained model knows, with "
             "many photos per class (thousands are best).",
             "a new network made for small photos, trained from random weights (see --from-scratch)",
+            "Training a new network from scratch",
             from_scratch=True,
         ),
     )

@@ -1,10 +1,12 @@
 """What the fine-tuning wizard says, in one place: read (and reworded) without reading the layout code.
 
-The training modes' titles and explanations are not here: they come from the torch-free table
+The training modes' titles, explanations and stage lines are not here: they come from the torch-free table
 :data:`resnet_gui.core.modes.TRAINING_MODES`, which the CLI's help reads too.
 """
 
 from __future__ import annotations
+
+from resnet_gui.core.modes import TRAINING_MODES
 
 GROUP_TEXT = {
     "unreadable": "Cannot be read (always left out)",
@@ -26,14 +28,11 @@ PHASE_TEXT = {
 }
 """The training page's line for each phase of core's Progress events."""
 
-STAGE_TEXT = {
-    "probe": "Training the last layer",
-    "head": "Training the last layer",
-    "partial": "Training the last block",
-    "full": "Training every layer",
-    "scratch": "Training a new network from scratch",
+STAGE_TEXT = {"probe": TRAINING_MODES["head"].stage_text} | {
+    key: mode.stage_text for key, mode in TRAINING_MODES.items()
 }
-"""What learns in a stage: ``probe`` (the first stage of Balanced/Thorough), else the run's mode."""
+"""What learns in a stage: ``probe`` (the first stage of Balanced/Thorough: the last layer alone, as
+in Quick), else the run's mode (core's mode table says it)."""
 
 STATUS_TEXT = {
     "finished": "Training finished",
