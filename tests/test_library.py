@@ -154,11 +154,11 @@ def test_model_names_are_plain_and_say_what_they_need(isolated_dirs: Path) -> No
 
 
 def test_a_sidecar_names_its_bundle(tmp_path: Path, tiny_weights_file: Path) -> None:
-    from resnet_gui.core.models import _looks_like_a_file, load_model
+    from resnet_gui.core.models import load_model, looks_like_a_file
 
     bundle = make_bundle(tmp_path, "my_model", tiny_weights_file)
     sidecar = bundle.with_suffix(".json")
-    assert _looks_like_a_file("my_model.json")
+    assert looks_like_a_file("my_model.json")
     loaded = load_model(str(sidecar))
     assert loaded.source == bundle and loaded.categories == ("ant", "bee", "cat")
 

@@ -332,9 +332,9 @@ def describe_reference(reference: str) -> ModelDescription:
     preprocessing, classes and origin are shown. Unknown names and unreadable files raise the
     registry's typed errors (one sentence each).
     """
-    from resnet_gui.core.models import _looks_like_a_file, load_model, parse_model_ref
+    from resnet_gui.core.models import load_model, looks_like_a_file, parse_model_ref
 
-    if _looks_like_a_file(reference):
+    if looks_like_a_file(reference):
         return describe_model(load_model(weights_file=reference))
     name, weights_name = parse_model_ref(reference)
     return describe_model(get_model_spec(name), weights_name)

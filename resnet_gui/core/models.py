@@ -711,7 +711,7 @@ WEIGHTS_FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 SIDECAR_SUFFIX = ".json"
 
 
-def _looks_like_a_file(reference: str) -> bool:
+def looks_like_a_file(reference: str) -> bool:
     """A ``--model`` value naming a weights file (a fine-tuned bundle or its sidecar), not a registry name."""
     lowered = reference.lower()
     suffixes = (*WEIGHTS_FILE_SUFFIXES, SIDECAR_SUFFIX, ONNX_SUFFIX)
@@ -753,7 +753,7 @@ def load_model(
     """
     from resnet_gui.core.checkpoints import apply_state_dict, read_weights_file
 
-    if weights_file is None and model is not None and _looks_like_a_file(model):
+    if weights_file is None and model is not None and looks_like_a_file(model):
         model, weights_file = None, model
     if weights_file is not None:
         from resnet_gui.core.errors import ModelMetadataError

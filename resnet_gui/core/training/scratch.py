@@ -86,14 +86,14 @@ def untrained_from_reference(reference: str | Path | LoadedModel | None, *, seed
     """The untrained network a ``--model`` (or the wizard's choice) names for training from scratch:
     a registry name (``cifar_resnet56``, weights part ignored), a loaded model's architecture, or
     :data:`DEFAULT_SCRATCH_MODEL` for None. A weights file is refused: its weights would be thrown away."""
-    from resnet_gui.core.models import _looks_like_a_file, parse_model_ref
+    from resnet_gui.core.models import looks_like_a_file, parse_model_ref
     from resnet_gui.core.text import printable_path
 
     if isinstance(reference, LoadedModel):
         return untrained_model(reference.architecture, seed=seed)
     if reference is None:
         return untrained_model(DEFAULT_SCRATCH_MODEL, seed=seed)
-    if isinstance(reference, Path) or _looks_like_a_file(str(reference)):
+    if isinstance(reference, Path) or looks_like_a_file(str(reference)):
         raise FromScratchError(
             "Training from scratch starts from random weights, so it takes a network's name (such as "
             f"{DEFAULT_SCRATCH_MODEL}), not the weights file '{printable_path(reference)}'."
