@@ -78,6 +78,7 @@ from resnet_gui.gui.qtutil import app_icon, local_paths, muted
 from resnet_gui.gui.review_dialog import ReviewDialog, review_available
 from resnet_gui.gui.settings import AppSettings
 from resnet_gui.gui.strip import MessageBar, ThumbnailStrip
+from resnet_gui.gui.video_view import MEDIA_FILTER, VideoView, split_videos
 
 APP_TITLE = "ResNet GUI"
 STATUS_TEXT = {
@@ -155,6 +156,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._fitted = False
         self.batch_view: BatchView | None = None
+        self.video_view: VideoView | None = None
         self.finetune_wizard = None  # FinetuneWizard, made on first use (it needs torch)
         self._explain_on_open: tuple[Path, int | None] | None = None
         self._shown_score: object | None = None  # the faithfulness result the panel shows
@@ -202,7 +204,7 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         style = self.style()
         self.open_action = self._action(
-            "&Open…", self.open_dialog, QKeySequence.StandardKey.Open, "Open image files"
+            "&Open…", self.open_dialog, QKeySequence.StandardKey.Open, "Open image files or a video"
         )
         self.open_action.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton))
         self.open_folder_action = self._action(
@@ -305,6 +307,13 @@ class MainWindow(QMainWindow):
         self.view_actions[self.controller.view].setChecked(True)
         self.previous_action = self._action("Previous Image\tLeft", lambda: self.controller.step(-1))
         self.next_action = self._action("Next Image\tRight", lambda: self.controller.step(1))
+        self.live_view = None  # LiveView, made on first use
+        self.live_action = self._action(
+            "&Live Camera…",
+            self.open_live_view,
+            "Ctrl+Shift+L",
+            "Classify what the camera sees, live (or a video file played in real time)",
+        )
         self.shortcuts_action = self._action(
             "&Keyboard Shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents
         )
@@ -323,6 +332,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.open_folder_action)
         file_menu.addAction(self.batch_action)
         self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_projects_menu = file_menu.addMenu("Recent &Projects")
+        self.recent_projects_menu.aboutToShow.connect(self._fill_recent_projects)
         file_menu.addAction(self.paste_action)
         file_menu.addSeparator()
         file_menu.addAction(self.export_action)
@@ -345,6 +356,8 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.previous_action)
         view_menu.addAction(self.next_action)
+        view_menu.addSeparator()
+        view_menu.addAction(self.live_action)
 
         model_menu = bar.addMenu("&Model")
         model_menu.addAction(self.finetune_action)
@@ -984,9 +997,22 @@ class MainWindow(QMainWindow):
         return folder if folder and Path(folder).is_dir() else str(Path.home())
 
     def open_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open images", self._start_folder(), IMAGE_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Open images or a video", self._start_folder(), MEDIA_FILTER
+        )
+        videos, paths = split_videos(paths)
+        for video in videos[:1]:
+            self.open_video(video)
         if paths:
             self.controller.open_paths(paths)
+
+    def open_video(self, path: str | Path) -> VideoView:
+        """Open ``path`` in the video window (it shows once the file proves to be a video)."""
+        if self.video_view is None:
+            self.video_view = VideoView(self.controller, self)
+        self.video_view.open(path)
+        self.settings.last_folder = str(Path(path).parent)
+        return self.video_view
 
     def open_folder_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(
@@ -1076,8 +1102,13 @@ class MainWindow(QMainWindow):
                 "list-folder", tasks.list_folder, Path(paths[0]), on_result=self._dropped_folder_listed
             )
             return
+        videos, paths = split_videos(paths)
+        for video in videos[:1]:
+            self.open_video(video)
         if paths:
             self.controller.open_paths(paths)
+            return
+        if videos:
             return
         if mime.hasImage():
             image = mime.imageData()
@@ -1128,6 +1159,28 @@ class MainWindow(QMainWindow):
             path += ".png"
         if self.controller.export_png(path) is not None:
             self.settings.last_folder = str(Path(path).parent)
+
+    def _fill_recent_projects(self) -> None:
+        """File → Recent Projects: the labelling projects made in the fine-tuning wizard."""
+        from functools import partial
+
+        from resnet_gui.core.projects import recent_projects
+
+        menu = self.recent_projects_menu
+        menu.clear()
+        for root in recent_projects():
+            menu.addAction(root.name, partial(self.open_project, root))
+        if menu.isEmpty():
+            menu.addAction("No projects yet (Model → Fine-Tune: Start from scratch)").setEnabled(False)
+
+    def open_project(self, root: Path):
+        """Open a labelling project in the fine-tuning wizard's class editor (to add photos, retrain)."""
+        wizard = self.open_finetune()
+        if not wizard.open_project(root):
+            self.show_message(
+                UserMessage("Stop or finish the training first, then open the project.", "warning")
+            )
+        return wizard
 
     def open_finetune(self):
         """Show the fine-tuning wizard: the one running, or a new one."""
@@ -1184,6 +1237,12 @@ class MainWindow(QMainWindow):
         dialog.raise_()
         dialog.activateWindow()
         return dialog
+
+    def open_live_view(self):
+        """View → Live Camera: the camera (or a video file) classified live (gui/live_view.py)."""
+        from resnet_gui.gui.live_view import open_live_view
+
+        return open_live_view(self)
 
     def about_model(self) -> AboutModelDialog:
         """Model → About This Model…: the model in use, described (one dialog, refreshed if open)."""
@@ -1361,6 +1420,8 @@ class MainWindow(QMainWindow):
             self.settings.sync()
             self._download_finished()
             self.statusBar().showMessage("Stopping background work…")
+            if self.live_view is not None:
+                self.live_view.stop()  # the camera and the live loop
             self.controller.shutdown()
         event.accept()
 

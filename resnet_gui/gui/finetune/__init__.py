@@ -9,6 +9,7 @@ from resnet_gui.gui.finetune.session import BaseModelOption, FinetuneSession, Tr
 from resnet_gui.gui.finetune.wizard import (
     PAGE_FOLDER,
     PAGE_HEALTH,
+    PAGE_PROJECT,
     PAGE_RESULTS,
     PAGE_SAVE,
     PAGE_SETTINGS,
@@ -27,6 +28,7 @@ def save_copy(bundle: Path, target: Path) -> Path:
 __all__ = [
     "PAGE_FOLDER",
     "PAGE_HEALTH",
+    "PAGE_PROJECT",
     "PAGE_RESULTS",
     "PAGE_SAVE",
     "PAGE_SETTINGS",

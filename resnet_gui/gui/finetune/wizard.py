@@ -15,6 +15,7 @@ This module is the window: the pages in order, and closing safely while a run go
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
 from resnet_gui.gui.controller import Controller
 from resnet_gui.gui.finetune.page_folder import FolderPage
 from resnet_gui.gui.finetune.page_health import HealthPage
+from resnet_gui.gui.finetune.page_project import ProjectPage
 from resnet_gui.gui.finetune.page_results import ResultsPage
 from resnet_gui.gui.finetune.page_save import SavePage
 from resnet_gui.gui.finetune.page_settings import SettingsPage
@@ -33,6 +35,8 @@ from resnet_gui.gui.finetune.texts import CLOSE_WHILE_TRAINING
 from resnet_gui.gui.settings import AppSettings
 
 PAGE_FOLDER, PAGE_HEALTH, PAGE_SETTINGS, PAGE_TRAINING, PAGE_RESULTS, PAGE_SAVE = range(6)
+PAGE_PROJECT = 6
+"""The class editor of a labelling project: between the first page and the health report, when chosen."""
 
 
 class FinetuneWizard(QWizard):
@@ -66,6 +70,9 @@ class FinetuneWizard(QWizard):
         self.training_page = TrainingPage(self.session)
         self.results_page = ResultsPage(self.session)
         self.save_page = SavePage(self.session)
+        self.project_page = ProjectPage(self.session)
+        self.folder_page.project_chosen.connect(self.project_page.show_project)
+        self.setPage(PAGE_PROJECT, self.project_page)
         for page_id, page in enumerate(
             (
                 self.folder_page,
@@ -89,6 +96,23 @@ class FinetuneWizard(QWizard):
 
     def running(self) -> bool:
         return self.session.running()
+
+    def nextId(self) -> int:
+        """The pages' own order; the save page is the last although the class editor's id is higher."""
+        if self.currentId() == PAGE_SAVE:
+            return -1
+        return super().nextId()
+
+    def open_project(self, root: Any) -> bool:
+        """Show the class editor of the project in ``root`` (File → Recent Projects), to add photos and
+        train again; False (nothing changes) while a training runs."""
+        if self.running():
+            return False
+        if self.currentId() != PAGE_FOLDER:
+            self.restart()
+        self.folder_page.choose_project(Path(root))
+        self.next()
+        return True
 
     def reject(self) -> None:
         if self.running():
