@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import signal
 import sys
@@ -48,7 +49,10 @@ def add_parsers(commands: Any) -> None:
         "(unreadable files are left out; --clean also leaves out tiny images, duplicates and "
         "validation images copied into train). The result is a .safetensors bundle that "
         "`resnet-gui classify --model BUNDLE` uses directly. Ctrl-C stops after the current step; "
-        "run the same command with --resume to continue.",
+        "run the same command with --resume to continue. Several processes (torch DDP): --nproc N on "
+        "this machine; on several machines run `torchrun --nnodes M --nproc-per-node N "
+        "--rdzv-backend c10d --rdzv-endpoint HOST:PORT -m resnet_gui finetune FOLDER --out BUNDLE …` on "
+        "each (the same FOLDER and --out paths on a shared disk; rank 0 writes the bundle).",
     )
     finetune.add_argument("folder", help="the labelled image folder")
     add_model_options(finetune, "the model to start from")
@@ -139,6 +143,14 @@ def add_parsers(commands: Any) -> None:
     )
     add_overwrite_option(finetune)
     finetune.add_argument("--resume", action="store_true", help="continue the interrupted run of --out")
+    finetune.add_argument(
+        "--nproc",
+        type=whole_number(1, 4096),
+        default=1,
+        metavar="N",
+        help="train on N local processes with torch DDP (gloo on the CPU, NCCL with a GPU each); the "
+        "same split and results as one process (default 1)",
+    )
     finetune.add_argument(
         "--clean", action="store_true", help="leave out the files the health check suggests (see the report)"
     )
@@ -384,6 +396,18 @@ def run_finetune(args: argparse.Namespace) -> int:
 
     out_stream = sys.stdout
     status = _Status()
+    rank = _torchrun_rank()
+    if rank is not None and args.nproc > 1:
+        raise ResNetGuiError(
+            "Under torchrun, leave out --nproc: torchrun's --nproc-per-node starts the processes."
+        )
+    if args.nproc > 1:
+        from resnet_gui.core.training.distributed import check_process_count
+
+        check_process_count(args.nproc, args.device)
+    if rank not in (None, 0):  # one rank prints: the others run silently
+        out_stream = io.StringIO()
+        status = _Status(io.StringIO())
     folder = Path(args.folder)
     _scratch_arguments(args)
     dataset = scan_dataset(folder)
@@ -460,8 +484,69 @@ def run_finetune(args: argparse.Namespace) -> int:
         OutputTarget(checkpoint_path(out), "checkpoint"),
     ]
     inputs = [str(ref) for ref in (args.weights, args.model, loaded.source) if ref]
+    if rank not in (None, 0):  # rank 0 checks and holds the outputs
+        return _train_and_save(args, loaded, split, config, out, model_ref, status, out_stream)
     with claim_outputs(outputs, inputs=inputs, overwrite=args.overwrite):
         return _train_and_save(args, loaded, split, config, out, model_ref, status, out_stream)
+
+
+def _torchrun_rank() -> int | None:
+    """This process's rank when torchrun started it (``RANK``/``WORLD_SIZE`` set), else ``None``."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and "RANK" in os.environ:
+        return int(os.environ["RANK"])
+    return None
+
+
+def _run_events(
+    args: argparse.Namespace,
+    loaded: Any,
+    split: Any,
+    config: Any,
+    out: Path,
+    model_ref: str | None,
+    cache: Any,
+    cancelled: Callable[[], bool],
+) -> Iterator[Any]:
+    """The run's events: here, on ``--nproc`` spawned processes, or as this torchrun rank."""
+    from resnet_gui.core.training import train
+
+    if args.nproc > 1:
+        from resnet_gui.core.training.distributed import TrainJob, train_in_processes
+
+        job = TrainJob(
+            model_ref,
+            split,
+            out,
+            config,
+            resume=args.resume,
+            cache_dir=None if cache is None or cache.directory is None else str(cache.directory),
+            save_on_cancel=args.save_on_cancel,
+            allow_download=not args.no_download,
+            source=model_ref or "",
+        )
+        yield from train_in_processes(job, args.nproc, cancel=cancelled)
+        return
+    ranks = None
+    if _torchrun_rank() is not None:
+        from resnet_gui.core.training.distributed import from_environment, leave_group
+
+        ranks = from_environment(config.device)
+    try:
+        yield from train(
+            loaded,
+            split,
+            out,
+            config,
+            resume=args.resume,
+            cancel=cancelled,
+            feature_cache=cache,
+            save_on_cancel=args.save_on_cancel,
+            source=model_ref or "",
+            distributed=ranks,
+        )
+    finally:
+        if ranks is not None:
+            leave_group()
 
 
 #: The largest ``--add`` table read (a list of file names: a few MB is already many thousands).
@@ -556,10 +641,9 @@ def _train_and_save(
         StepMetrics,
         TrainResult,
         read_checkpoint_info,
-        train,
     )
 
-    if not args.resume and read_checkpoint_info(out) is not None:
+    if not args.resume and read_checkpoint_info(out) is not None and _torchrun_rank() in (None, 0):
         print(
             f"Note: starting over; the checkpoint of an earlier run at {printable_path(out)} "
             "will be replaced.",
@@ -596,17 +680,7 @@ def _train_and_save(
         print(message, file=sys.stderr, flush=True)
 
     with _ctrl_c_cancels(say) as cancelled:
-        for event in train(
-            loaded,
-            split,
-            out,
-            config,
-            resume=args.resume,
-            cancel=cancelled,
-            feature_cache=cache,
-            save_on_cancel=args.save_on_cancel,
-            source=model_ref or "",
-        ):
+        for event in _run_events(args, loaded, split, config, out, model_ref, cache, cancelled):
             if isinstance(event, Progress) and event.phase == "prepare":
                 status.show(event.message)
             elif isinstance(event, Progress):

@@ -270,8 +270,12 @@ def extract(
     autocast: Callable[[], Any] | None = None,
     cancel: Callable[[], bool] | None = None,
     phase: str = "features",
+    indices: Sequence[int] | None = None,
 ) -> Iterator[Progress | torch.Tensor]:
     """Run ``frozen`` on the centre view and ``augmented_views`` random views of every sample.
+
+    ``indices``: each sample's place in the whole list, which seeds its random views (a shard
+    of a several-process run then draws the views one process would).
 
     Yields :class:`Progress` after each batch, then one CPU tensor ``[N, 1 + views, ...]`` in
     ``dtype``. Returns early (without the tensor) when ``cancel()`` becomes true.
@@ -298,7 +302,10 @@ def extract(
     try:
         batch: list[np.ndarray] = []
         filled = 0
-        loaded = bounded_map(job, enumerate(samples), executor, ahead=max(2, batch_size // views))
+        places = range(len(samples)) if indices is None else indices
+        loaded = bounded_map(
+            job, zip(places, samples, strict=True), executor, ahead=max(2, batch_size // views)
+        )
         for index, arrays in enumerate(loaded):
             batch.extend(arrays)
             last = index == len(samples) - 1

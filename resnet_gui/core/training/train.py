@@ -63,6 +63,7 @@ from resnet_gui.core.training.bundle import SaveError, checkpoint_path, normalis
 from resnet_gui.core.training.checkpoint import RunState, restore_checkpoint, write_checkpoint
 from resnet_gui.core.training.config import PROBE_PATIENCE, TrainConfig
 from resnet_gui.core.training.dataset import Sample, file_digest, fingerprint
+from resnet_gui.core.training.distributed import Ranks
 from resnet_gui.core.training.events import Progress, TrainingError, forward_progress
 from resnet_gui.core.training.features import (
     FeatureCache,
@@ -166,6 +167,7 @@ class _Source:
         augment: bool,
     ) -> None:
         self.samples = samples
+        self.ranks = run.ranks  # under DDP each rank takes rows rank::world of every global batch
         self.labels = torch.tensor([s.label for s in samples], dtype=torch.long)
         self.cached = cached
         self.frozen = frozen
@@ -181,6 +183,17 @@ class _Source:
     def batches(
         self, batch_size: int, *, epoch: int, stage: str, shuffle: bool
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for inputs, labels, _ in self.indexed_batches(batch_size, epoch=epoch, stage=stage, shuffle=shuffle):
+            yield inputs, labels
+
+    def _local(self, index: np.ndarray) -> np.ndarray:
+        """This rank's rows of a global batch (all of them without DDP)."""
+        return index if self.ranks is None else index[self.ranks.rank :: self.ranks.world]
+
+    def indexed_batches(
+        self, batch_size: int, *, epoch: int, stage: str, shuffle: bool
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, np.ndarray]]:
+        """(inputs, labels, sample positions) of this rank's part of every global batch."""
         n = len(self)
         seed = self.run.config.seed
         rng = np.random.default_rng([seed & 0xFFFFFFFF, 1 if stage == "train" else 2, epoch])
@@ -189,9 +202,10 @@ class _Source:
             views = self.cached.shape[1]
             choice = rng.integers(0, views, n) if (self.augment and views > 1) else np.zeros(n, np.int64)
             for start in range(0, n, batch_size):
-                index = torch.from_numpy(order[start : start + batch_size])
-                view = torch.from_numpy(choice[order[start : start + batch_size]])
-                yield self.run.to_device(self.cached[index, view].float()), self.labels[index]
+                rows = self._local(order[start : start + batch_size])
+                index = torch.from_numpy(rows)
+                view = torch.from_numpy(choice[rows])
+                yield self.run.to_device(self.cached[index, view].float()), self.labels[index], rows
             return
         preprocessing = self.run.preprocessing
         aug = self.run.config.augmentation
@@ -209,10 +223,17 @@ class _Source:
             )
             return views[0]
 
-        arrays = bounded_map(job, order.tolist(), self.run.executor, ahead=2 * batch_size)
+        local = np.concatenate(
+            [self._local(order[s : s + batch_size]) for s in range(0, n, batch_size)] or [order]
+        )
+        arrays = bounded_map(job, local.tolist(), self.run.executor, ahead=2 * batch_size)
         for start in range(0, n, batch_size):
-            index = order[start : start + batch_size]
-            batch = np.stack([next(arrays) for _ in index])
+            local_rows = self._local(order[start : start + batch_size])
+            if len(local_rows) == 0:  # a last global batch smaller than the process count
+                size = self.run.preprocessing.crop_size
+                batch = np.zeros((0, 3, size, size), np.float32)
+            else:
+                batch = np.stack([next(arrays) for _ in local_rows])
             if self.frozen is not None:
                 frozen_out = run_frozen(
                     self.frozen, batch, self.run.device, True, self.run.autocast, to_cpu=False
@@ -220,7 +241,7 @@ class _Source:
                 inputs = self.run.to_device(frozen_out)
             else:
                 inputs = self.run.to_device(torch.from_numpy(batch))
-            yield inputs, self.labels[torch.from_numpy(index)]
+            yield inputs, self.labels[torch.from_numpy(local_rows)], local_rows
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -229,9 +250,10 @@ class _Source:
 class _Run:
     """The pieces of one run shared by its stages."""
 
-    def __init__(self, config: TrainConfig, device: torch.device) -> None:
+    def __init__(self, config: TrainConfig, device: torch.device, ranks: Ranks | None = None) -> None:
         self.config = config
         self.device = device
+        self.ranks = ranks
         self.autocast, self.scaled = _autocast_for(device, config)
         self.executor = ThreadPoolExecutor(max_workers=config.workers) if config.workers > 0 else None
         self.preprocessing: Preprocessing = Preprocessing()  # replaced by the model's own once loaded
@@ -382,6 +404,9 @@ def _evaluate_source(
             total_loss += float(nn.functional.cross_entropy(logits.float(), labels, reduction="sum"))
             correct += int((logits.argmax(1) == labels).sum())
             count += len(labels)
+    if source.ranks is not None:  # each rank scored its shard: the sums over all of them
+        total_loss, summed_correct, summed_count = source.ranks.sum([total_loss, correct, count])
+        correct, count = int(summed_correct), int(summed_count)
     return total_loss / count, correct / count, count
 
 
@@ -389,17 +414,49 @@ def _logits_of(
     module: nn.Module, source: _Source, run: _Run, batch_size: int, cancel: Callable[[], bool]
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The float32 logits (photos, classes) and labels of ``module`` on ``source``; None if cancelled."""
-    chunks, labels = [], []
+    chunks, labels, rows = [], [], []
     with torch.no_grad():
-        for inputs, batch_labels in source.batches(batch_size, epoch=0, stage="eval", shuffle=False):
+        for inputs, batch_labels, index in source.indexed_batches(
+            batch_size, epoch=0, stage="eval", shuffle=False
+        ):
             if cancel():
                 return None
             with run.context():
                 chunks.append(module(inputs).float().cpu().numpy())
             labels.append(batch_labels.numpy())
+            rows.append(index)
+    if source.ranks is not None:  # every rank's shard, put back in the photos' order
+        parts = source.ranks.gather_objects((chunks, labels, rows))
+        chunks = [c for part in parts for c in part[0]]
+        labels = [b for part in parts for b in part[1]]
+        order = np.argsort(np.concatenate([r for part in parts for r in part[2]]), kind="stable")
+        if chunks:
+            return np.concatenate(chunks)[order], np.concatenate(labels)[order]
     if not chunks:
         return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
     return np.concatenate(chunks), np.concatenate(labels)
+
+
+def _extract_all(
+    ranks: Ranks | None, frozen: nn.Module, samples: Sequence[Sample], **options: Any
+) -> Generator[Progress, None, torch.Tensor | None]:
+    """:func:`extract` on every sample; under DDP each rank runs its shard and all get the whole.
+
+    A shard's batches differ in number between ranks, so no rank may stop alone: under DDP the
+    extraction is not cancelled midway (the caller asks all ranks once it is done).
+    """
+    if ranks is None:
+        return (yield from forward_progress(extract(frozen, samples, **options)))
+    positions = ranks.shard(len(samples))
+    options["cancel"] = None
+    total = len(samples)
+    local = None
+    for item in extract(frozen, [samples[i] for i in positions], indices=positions, **options):
+        if isinstance(item, Progress):
+            yield dataclasses.replace(item, done=min(total, item.done * ranks.world), total=total)
+        else:
+            local = item
+    return ranks.gather_rows(local, total)
 
 
 # --- the generator ----------------------------------------------------------------------------
@@ -417,6 +474,7 @@ def train(
     save_on_cancel: bool = False,
     allow_download: bool = True,
     source: str = "",
+    distributed: Ranks | None = None,
 ) -> Iterator[TrainEvent]:
     """Fine-tune ``model`` (a registry name, a weights file, a :class:`LoadedModel`, or the default).
 
@@ -425,11 +483,24 @@ def train(
     and base model. ``save_on_cancel`` also writes a bundle of the best weights so far when
     cancelled. ``source`` says how to load a :class:`LoadedModel` again (its name or path), for
     a resume started from the command line. The last event is always a :class:`TrainResult`.
+
+    ``distributed``: this process's rank in a DDP run (:mod:`.distributed`): every rank calls
+    ``train`` with the same arguments; rank 0 alone writes the checkpoints, the feature cache and
+    the bundle (the others' results have ``bundle=None``).
     """
     config = (config or TrainConfig()).resolved()
     out = normalise_bundle_path(out)
     ckpt = checkpoint_path(out)
     cancel = cancel or (lambda: False)
+    ranks = distributed if distributed is not None and distributed.world > 1 else None
+    if ranks is not None:
+        local_cancel = cancel
+
+        def agreed_cancel() -> bool:
+            return ranks.agree(local_cancel())  # every rank takes the same decision at the same point
+
+        cancel = agreed_cancel
+    writer = ranks is None or ranks.is_main
     began = time.perf_counter()
     if resume and not ckpt.is_file():
         finished = " (the run had finished: the model is there)" if out.is_file() else ""
@@ -437,7 +508,7 @@ def train(
     if not split.train:
         raise TrainingError("The split has no training images.")
 
-    device = select_device(config.device)
+    device = ranks.device if ranks is not None else select_device(config.device)
     yield Progress("prepare", 0, 1, "loading the model")
     if config.from_scratch:
         from resnet_gui.core.training.scratch import untrained_from_reference
@@ -482,7 +553,7 @@ def train(
         network.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     yield Progress("prepare", 1, 1, "model ready")
 
-    run = _Run(config, device)
+    run = _Run(config, device, ranks)
     run.preprocessing = loaded.preprocessing
     stages = (["probe"] if config.probe_epochs else []) + ["train"]
     feature_seconds = 0.0
@@ -523,7 +594,10 @@ def train(
             }
             files = [digests[s.path] for s in samples]
             key = FeatureCache.key(**settings, files=files)
-            hit = feature_cache.get(key) if feature_cache is not None else None
+            cache = feature_cache if writer else None  # under DDP rank 0 reads and writes the cache
+            hit = cache.get(key) if cache is not None else None
+            if ranks is not None:
+                hit = ranks.broadcast(hit)
             if hit is not None:
                 cache_hits.append(key)
                 return hit
@@ -531,28 +605,29 @@ def train(
             # with the same settings are reused (a retrain with a few new photos extracts only those).
             # Random views depend on a photo's place in the list, so they are reused only as a whole.
             family = FeatureCache.key(**settings)
-            known = feature_cache.known_rows(family, files) if feature_cache is not None and not views else {}
+            known = cache.known_rows(family, files) if cache is not None and not views else {}
+            if ranks is not None:
+                known = ranks.broadcast(known)
             todo = [sample for sample, digest in zip(samples, files, strict=True) if digest not in known]
             extracted = None
             if todo:
-                extracted = yield from forward_progress(
-                    extract(
-                        frozen,  # type: ignore[arg-type]
-                        todo,
-                        loaded.preprocessing,
-                        augmented_views=views,
-                        aug=config.augmentation,
-                        seed=config.seed,
-                        device=device,
-                        batch_size=config.batch_size,
-                        workers=config.workers,
-                        dtype=dtype,
-                        autocast=run.autocast,
-                        cancel=cancel,
-                        phase=what,
-                    )
+                extracted = yield from _extract_all(
+                    ranks,
+                    frozen,  # type: ignore[arg-type]
+                    todo,
+                    preprocessing=loaded.preprocessing,
+                    augmented_views=views,
+                    aug=config.augmentation,
+                    seed=config.seed,
+                    device=device,
+                    batch_size=config.batch_size,
+                    workers=config.workers,
+                    dtype=dtype,
+                    autocast=run.autocast,
+                    cancel=cancel,
+                    phase=what,
                 )
-                if extracted is None:
+                if extracted is None or (ranks is not None and cancel()):
                     return None
             result: torch.Tensor | None
             if known:
@@ -561,8 +636,8 @@ def train(
                 cache_hits.append(key)
             else:
                 result = extracted
-            if result is not None and feature_cache is not None:
-                feature_cache.put(key, result, family=family, files=files)
+            if result is not None and cache is not None:
+                cache.put(key, result, family=family, files=files)
             return result
 
         t0 = time.perf_counter()
@@ -633,7 +708,7 @@ def train(
 
         if split.test:
             yield Progress("test", 0, len(split.test), "scoring the test split")
-            test_source = _Source(split.test, frozen=frozen, run=run, augment=False)
+            test_source = _Source(split.test, frozen=frozen, run=run, augment=False)  # sharded under DDP
             scored = _evaluate_source(parts.trainable, test_source, run, config.batch_size, cancel)
             if scored is None:
                 raise _CancelledRun
@@ -642,7 +717,7 @@ def train(
         status = "cancelled"
     except _Diverged as diverged:
         # Nothing of the run is saved. Features the cache gave may be the cause: never reuse them.
-        if feature_cache is not None:
+        if feature_cache is not None and writer:
             for key in cache_hits:
                 feature_cache.discard(key)
         raise TrainingDivergedError(diverged.sentence(config.lr, from_cache=bool(cache_hits))) from None
@@ -656,7 +731,9 @@ def train(
     metrics = _metrics(history, state, test_accuracy, seconds, feature_seconds, status)
     metrics.update(_calibration_metrics(calibration, split, status))
     bundle = None
-    if status != "cancelled" or (save_on_cancel and state.best_state is not None):
+    if not writer:
+        pass  # rank 0 saves the bundle
+    elif status != "cancelled" or (save_on_cancel and state.best_state is not None):
         if state.best_state is not None:
             network.load_state_dict(state.best_state, strict=False)
         try:
@@ -790,17 +867,25 @@ def _probe_sources(
                 outputs.append(None)
                 continue
             flat = store.reshape(-1, *store.shape[2:])
-            progress = Progress(name, 0, flat.shape[0])
+            rows = flat.shape[0]
+            if run.ranks is not None:  # each rank pools its shard (no cancel midway: see _extract_all)
+                flat = flat[run.ranks.rank :: run.ranks.world]
+            progress = Progress(name, 0, rows)
             chunks = []
             for start in range(0, flat.shape[0], config.batch_size):
-                if cancel():
+                if run.ranks is None and cancel():
                     return None
                 batch = run.to_device(flat[start : start + config.batch_size].float())
                 with torch.inference_mode(), run.context():
                     chunks.append(pooled_fast(batch).float().cpu())
-                progress = progress.advanced(min(flat.shape[0], start + config.batch_size))
+                scale = 1 if run.ranks is None else run.ranks.world
+                progress = progress.advanced(min(rows, (start + config.batch_size) * scale))
                 yield progress
             pooled = torch.cat(chunks) if chunks else torch.empty(0)
+            if run.ranks is not None:
+                pooled = run.ranks.gather_rows(pooled if chunks else None, rows)
+                if cancel():
+                    return None
             outputs.append(pooled.reshape(store.shape[0], store.shape[1], -1))
         train_pooled, val_pooled = outputs
     else:
@@ -811,23 +896,22 @@ def _probe_sources(
             (split.train, config.cached_views or 0, "probe features (train)"),
             (split.val, 0, "probe features (val)"),
         ):
-            result = yield from forward_progress(
-                extract(
-                    backbone,
-                    samples,
-                    loaded.preprocessing,
-                    augmented_views=views,
-                    aug=config.augmentation,
-                    seed=config.seed,
-                    device=run.device,
-                    batch_size=config.batch_size,
-                    workers=config.workers,
-                    autocast=run.autocast,
-                    cancel=cancel,
-                    phase=name,
-                )
+            result = yield from _extract_all(
+                run.ranks,
+                backbone,
+                samples,
+                preprocessing=loaded.preprocessing,
+                augmented_views=views,
+                aug=config.augmentation,
+                seed=config.seed,
+                device=run.device,
+                batch_size=config.batch_size,
+                workers=config.workers,
+                autocast=run.autocast,
+                cancel=cancel,
+                phase=name,
             )
-            if result is None and samples:
+            if (result is None and samples) or (run.ranks is not None and cancel()):
                 return None
             results.append(result)
         train_pooled, val_pooled = results
@@ -882,6 +966,17 @@ def _run_stage(
     def trained_state() -> dict[str, torch.Tensor]:
         return {k: v for k, v in network.state_dict().items() if k.startswith(saved_prefixes)}
 
+    ranks = run.ranks
+    # Under DDP the steps run through the wrapper (gradients averaged over the ranks in backward).
+    stepped = module if ranks is None else ranks.wrap(module)
+    summed = (
+        None
+        if ranks is None
+        else nn.CrossEntropyLoss(
+            weight=criterion.weight, label_smoothing=config.label_smoothing, reduction="sum"
+        )
+    )
+
     while state.epoch < epochs:
         epoch = state.epoch
         epoch_began = time.perf_counter()
@@ -891,7 +986,20 @@ def _run_stage(
         for step, (inputs, labels) in enumerate(
             train_source.batches(config.batch_size, epoch=epoch, stage=stage, shuffle=True)
         ):
-            if cancel():
+            denominator = 0.0
+            if ranks is not None:
+                # One small all-reduce per step: a cancel seen by any rank, and the global batch's
+                # loss weight, so the averaged gradient is that of one process on the whole batch.
+                local_weight = (
+                    float(len(labels))
+                    if summed is None or summed.weight is None
+                    else float(summed.weight.cpu()[labels].sum())
+                )
+                stop_votes, denominator = ranks.sum([float(cancel()), local_weight])
+                if stop_votes > 0:
+                    module.eval()
+                    return "cancelled"
+            elif cancel():
                 module.eval()
                 return "cancelled"
             factor = _lr_factor(epoch * steps + step, total_steps, warmup)
@@ -900,8 +1008,11 @@ def _run_stage(
             lr = optimizer.param_groups[0]["lr"]
             labels = labels.to(run.device)
             with run.context():
-                logits = module(inputs)
-            loss = criterion(logits.float(), labels)
+                logits = stepped(inputs)
+            if summed is not None and ranks is not None:
+                loss = summed(logits.float(), labels) * (ranks.world / max(denominator, 1e-12))
+            else:
+                loss = criterion(logits.float(), labels)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -911,6 +1022,10 @@ def _run_stage(
                 loss.backward()
                 optimizer.step()
             loss_value = float(loss.detach())  # read after the step, where the device syncs anyway
+            if ranks is not None:  # the loss of this rank's share, as a mean per image
+                loss_value = (
+                    loss_value * denominator / ranks.world / max(1, len(labels)) if len(labels) else 0.0
+                )
             if not math.isfinite(loss_value):
                 raise _Diverged("the training loss", stage, epoch + 1, step + 1, not all_finite(inputs))
             loss_sum += loss_value * len(labels)
@@ -926,6 +1041,9 @@ def _run_stage(
             )  # fmt: skip
         module.eval()  # validation, checkpoints and the saved weights use the running statistics
         train_seconds = time.perf_counter() - epoch_began
+        if ranks is not None:  # the epoch's figures over every rank's share
+            loss_sum, summed_correct, summed_seen = ranks.sum([loss_sum, correct, seen])
+            correct, seen = int(summed_correct), int(summed_seen)
         val_loss = val_accuracy = None
         if has_val:
             scored = _evaluate_source(module, val_source, run, config.batch_size, cancel)
@@ -968,7 +1086,8 @@ def _run_stage(
         )  # fmt: skip
         history.append(metrics)
         state.history = [entry.to_dict() for entry in history]
-        write_checkpoint(ckpt, trained_state(), state, None if state.stage_done else optimizer, identity)
+        if ranks is None or ranks.is_main:  # rank 0 alone writes (every rank holds the same state)
+            write_checkpoint(ckpt, trained_state(), state, None if state.stage_done else optimizer, identity)
         yield metrics
         if stop:
             return "stopped_early"

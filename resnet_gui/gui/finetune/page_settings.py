@@ -161,6 +161,17 @@ class SettingsPage(QWizardPage):
             control.setToolTip(ADVANCED_TIPS[key])
             advanced_form.addRow(label, control)
             advanced_form.labelForField(control).setToolTip(ADVANCED_TIPS[key])
+        from resnet_gui.core.training.distributed import processes_choice_count
+
+        self.processes: QSpinBox | None = None
+        gpus = processes_choice_count(session.devices)
+        if gpus > 1:  # on one device several processes only share it (see core.training.distributed)
+            self.processes = QSpinBox()
+            self.processes.setRange(1, gpus)
+            self.processes.setValue(1)
+            self.processes.setToolTip(ADVANCED_TIPS["processes"])
+            advanced_form.addRow("Processes", self.processes)
+            advanced_form.labelForField(self.processes).setToolTip(ADVANCED_TIPS["processes"])
         self.advanced.setVisible(False)
         self.batch_size.valueChanged.connect(self._update_estimate)
 
@@ -429,6 +440,7 @@ class SettingsPage(QWizardPage):
             out=out,
             device=self.device.currentData() or "auto",
             resume=resume,
+            processes=self.processes.value() if self.processes is not None else 1,
         )
         return True
 

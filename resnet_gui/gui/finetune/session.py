@@ -66,6 +66,8 @@ class TrainingPlan:
     device: str
     resume: bool = False
     """Go on from ``out``'s checkpoint (an interrupted run, with its own settings and split)."""
+    processes: int = 1
+    """DDP processes (one per GPU); offered only with several GPUs."""
 
 
 class FinetuneSession(QObject):
@@ -323,6 +325,7 @@ class FinetuneSession(QObject):
             plan.config,
             self._stop,
             resume,
+            plan.processes,
             on_yield=self._on_train_event,
             on_error=partial(self._on_error, True),
             on_finished=self.running_changed.emit,

@@ -122,25 +122,45 @@ def finetune(
     config: Any,
     stop: threading.Event,
     resume: bool = False,
+    processes: int = 1,
 ) -> Generator[Any, None, Any]:
-    """Run core's :func:`train`, yielding its events; the last one (a TrainResult) is returned too."""
+    """Run core's :func:`train`, yielding its events; the last one (a TrainResult) is returned too.
+
+    With ``processes`` > 1, on that many DDP processes (each loads ``source`` itself).
+    """
     from resnet_gui.core import paths
     from resnet_gui.core.training import FeatureCache, StepMetrics, TrainResult, train
 
     cache = FeatureCache(paths.data_dir() / "cache" / "features") if config.mode == "head" else None
     result = None
     last_step = 0.0
-    for event in train(
-        base,
-        split,
-        out,
-        config,
-        resume=resume,
-        cancel=stop.is_set,
-        feature_cache=cache,
-        save_on_cancel=True,
-        source=source,
-    ):
+    if processes > 1:
+        from resnet_gui.core.training.distributed import TrainJob, train_in_processes
+
+        job = TrainJob(
+            source or None,
+            split,
+            out,
+            config,
+            resume=resume,
+            cache_dir=None if cache is None or cache.directory is None else str(cache.directory),
+            save_on_cancel=True,
+            source=source,
+        )
+        events = train_in_processes(job, processes, cancel=stop.is_set)
+    else:
+        events = train(
+            base,
+            split,
+            out,
+            config,
+            resume=resume,
+            cancel=stop.is_set,
+            feature_cache=cache,
+            save_on_cancel=True,
+            source=source,
+        )
+    for event in events:
         if isinstance(event, TrainResult):
             result = event
         elif isinstance(event, StepMetrics) and event.step < event.steps:

@@ -87,6 +87,10 @@ ADVANCED_TIPS = {
         "Where the model trains. Automatic uses a GPU when there is one, else the CPU. Pick the CPU if "
         "the GPU is busy or short of memory."
     ),
+    "processes": (
+        "How many GPUs train together (one process each, with PyTorch DDP): the photos of every step are "
+        "shared out and the result is the same as on one. Only offered when this computer has several GPUs."
+    ),
 }
 """A tooltip for each control under *Advanced settings*: what it does, when to change it."""
 
