@@ -281,6 +281,32 @@ def _add_batch_parser(commands: Any) -> None:
     batch.add_argument(
         "--dry-run", action="store_true", help="with --sort-into: print what would be done, change nothing"
     )
+    _add_ray_options(batch)
+
+
+def _add_ray_options(batch: argparse.ArgumentParser) -> None:
+    """``--ray [ADDRESS]`` and ``--actors N``: the same run on Ray Data (imported only with --ray)."""
+    from resnet_gui.core.batch.ray_targets import RAY_TARGETS  # torch-free, Ray-free: the words of the values
+
+    batch.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run on Ray (needs resnet-gui[distributed]): decoding as Ray tasks, the model in Ray actors; "
+        "the same rows, order and summary. "
+        + "; ".join(f"{name}: {words}" for name, words in RAY_TARGETS.items())
+        + "; HOST:PORT: the head of a cluster started with `ray start --head` (the photos and the "
+        "model file must be at the same paths on every node). A bare --ray means local. "
+        "--workers does not apply: Ray schedules the decoding",
+    )
+    batch.add_argument(
+        "--actors",
+        type=whole_number(1, 4096),
+        metavar="N",
+        help="with --ray: model actors, one model each, a GPU each where the cluster has them (default: "
+        "one per GPU; on CPUs only, one per CPU less an eighth of them kept for decoding, at least 1)",
+    )
 
 
 def _print_error(error: BaseException) -> None:
@@ -623,6 +649,18 @@ def run_batch(args: argparse.Namespace) -> int:
         raise ResNetGuiError("--mode and --dry-run go with --sort-into DIR.")
     if args.resume and not args.out:
         raise ResNetGuiError("--resume needs --out FILE (the results file to continue).")
+    if args.actors is not None and args.ray is None:
+        raise ResNetGuiError("--actors goes with --ray (the model actors of a Ray run).")
+    if args.ray is not None:
+        from resnet_gui.core.batch.ray_runner import require_ray
+
+        if Path(args.ray).exists():
+            raise ResNetGuiError(
+                f"'{printable(args.ray)}' right after --ray is read as the cluster's address: put the "
+                "folders before --ray, or write --ray local."
+            )
+
+        require_ray()  # one sentence now, before the model takes seconds to load
     output_format = format_for(args.out, args.format)
     outputs = [OutputTarget(Path(args.out), f"batch-{output_format.name}")] if args.out else []
     log = sys.stderr
@@ -637,11 +675,36 @@ def run_batch(args: argparse.Namespace) -> int:
     inputs = [*paths, *_model_inputs(args)]
     check_outputs(outputs, inputs=inputs, overwrite=args.overwrite)  # before the model takes seconds to load
     classifier = _load_classifier(args)
-    with claim_outputs(outputs, inputs=inputs, overwrite=args.overwrite):
-        return _run_batch(args, classifier, paths, output_format)
+    with claim_outputs(outputs, inputs=inputs, overwrite=args.overwrite), _ray_cluster(args) as cluster:
+        return _run_batch(args, classifier, paths, output_format, cluster)
 
 
-def _run_batch(args: argparse.Namespace, classifier, paths, output_format) -> int:
+def _ray_cluster(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
+    """With --ray: connected to Ray for the run (a private local Ray is stopped after it); else nothing."""
+    if args.ray is None:
+        return contextlib.nullcontext()
+    from resnet_gui.core.batch.ray_runner import connect
+
+    return connect(args.ray)
+
+
+def _ray_rows(args: argparse.Namespace, cluster, classifier, todo, top_k: int):
+    """The rows of a --ray run: the model actors load the model the way this process did."""
+    from resnet_gui.core.batch.ray_runner import ModelSource, classify_on_ray
+
+    source = ModelSource.resolved(
+        args.model,
+        args.weights,
+        backend=args.backend,
+        device=args.device,
+        allow_download=not args.no_download,
+    )
+    return classify_on_ray(
+        cluster, source, classifier, todo, top_k=top_k, batch_size=args.batch_size, actors=args.actors
+    )
+
+
+def _run_batch(args: argparse.Namespace, classifier, paths, output_format, cluster=None) -> int:
     import time
 
     from resnet_gui.core.batch import (
@@ -677,20 +740,34 @@ def _run_batch(args: argparse.Namespace, classifier, paths, output_format) -> in
     summary = BatchSummary(total=len(todo), skipped=len(paths) - len(todo), min_confidence=threshold)
     sort_rows: list[BatchRow] = list(writer.existing) if args.sort_into else []
     below = f"; not sure below {threshold * 100:.1f} %" if threshold is not None else ""
-    print(
-        f"Classifying {len(todo)} files with {printable(classifier.name)} on {_runs_on(classifier)} "
-        f"(batch {args.batch_size}, {workers} loader threads{below}) into {display_path(writer.name)}",
-        file=log,
-    )
+    if cluster is not None:
+        from resnet_gui.core.batch.ray_runner import default_actors
+
+        actors = args.actors or default_actors(cluster)
+        where = f"{cluster.describe()}, {actors} model actor{'s' if actors != 1 else ''}"
+        print(
+            f"Classifying {len(todo)} files with {printable(classifier.name)} on {where} "
+            f"(batch {args.batch_size}, {args.backend} backend{below}) into {display_path(writer.name)}",
+            file=log,
+        )
+    else:
+        print(
+            f"Classifying {len(todo)} files with {printable(classifier.name)} on {_runs_on(classifier)} "
+            f"(batch {args.batch_size}, {workers} loader threads{below}) into {display_path(writer.name)}",
+            file=log,
+        )
     max_failure_lines = 10
     clear = "\r\x1b[K" if on_terminal else ""
     shown_at = 0.0
     next_log = time.monotonic() + 30.0  # off a terminal: a line every 30 s, no bar
     interrupted = False
     try:
-        for item in classify_folder(
-            classifier, todo, top_k=top_k, batch_size=args.batch_size, workers=workers
-        ):
+        rows = (
+            classify_folder(classifier, todo, top_k=top_k, batch_size=args.batch_size, workers=workers)
+            if cluster is None
+            else _ray_rows(args, cluster, classifier, todo, top_k)
+        )
+        for item in rows:
             if isinstance(item, BatchRow):
                 writer.write(item)
                 summary.add(item)

@@ -29,6 +29,7 @@ from resnet_gui.core.images import IMAGE_EXTENSIONS, load_image
 
 if TYPE_CHECKING:
     from resnet_gui.core.engine import ImageClassifier
+    from resnet_gui.core.preprocessing import Preprocessing
 
 __all__ = ["CancelCheck", "classify_folder", "default_workers"]
 
@@ -46,8 +47,13 @@ class _Prepared:
 
 
 def _prepare(path: Path, classifier: ImageClassifier) -> _Prepared:
-    """Decode and prepare one file; any failure becomes a reason, never an exception."""
-    preprocessing = classifier.preprocessing
+    """Decode and prepare one file for ``classifier``; any failure becomes a reason, never an exception."""
+    return prepare_file(path, classifier.preprocessing)
+
+
+def prepare_file(path: Path, preprocessing: Preprocessing) -> _Prepared:
+    """Decode and prepare one file with ``preprocessing`` (what a process without the model, such
+    as a Ray decoding task, runs); any failure becomes a reason, never an exception."""
     try:
         image = load_image(path, min_size=preprocessing.resize_size)
         return _Prepared(path, array=preprocessing.prepare(image))
