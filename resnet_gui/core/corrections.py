@@ -140,16 +140,9 @@ def sanitised_class_folder(label: str) -> str:
     return class_folder_name(label)
 
 
-def _resolved(root: Path) -> Path:
-    try:
-        return root.expanduser().resolve()
-    except (OSError, RuntimeError):
-        return root.expanduser().absolute()
-
-
 def dataset_key(root: str | os.PathLike[str]) -> str:
     """The name of a dataset's record folder: its sanitised folder name and a hash of its resolved path."""
-    resolved = _resolved(Path(root))
+    resolved = paths.resolved_path(Path(root))
     name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in (resolved.name or "dataset"))[:40]
     digest = hashlib.sha256(os.fsencode(str(resolved))).hexdigest()[:12]
     return f"{name or 'dataset'}-{digest}"
@@ -339,7 +332,7 @@ class Corrections:
                 f"The dataset folder '{where}' is gone (moved or deleted since the training), so a "
                 "correction has nowhere to go; put it back, or fine-tune on its new place first."
             )
-        self.root = _resolved(root)
+        self.root = paths.resolved_path(root)
         self.record_folder = dataset_record_folder(self.root, data_dir)
         self.path = self.record_folder / CORRECTIONS_FILE
         self._entries = self._load()
@@ -419,7 +412,7 @@ class Corrections:
             load_image(photo)
         except ImageLoadError as err:
             raise CorrectionError(f"Cannot use '{shown}' as a correction: {err.reason}.") from None
-        resolved = _resolved(photo)
+        resolved = paths.resolved_path(photo)
         if resolved.is_relative_to(self.root):
             raise CorrectionError(
                 f"'{shown}' is already in the dataset folder; a copy would give it two classes, so move "

@@ -73,6 +73,21 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (
     ".webp",
 )
 
+
+def is_image_name(name: str) -> bool:
+    """A photo's file name by the dataset scan's rule: an image suffix, not hidden."""
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def images_under(folder: Path) -> list[Path]:
+    """Image files under ``folder`` (recursive, hidden entries skipped, symlinked folders not followed)."""
+    found: list[Path] = []
+    for current, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(current) / name for name in files if is_image_name(name))
+    return sorted(found, key=lambda p: p.relative_to(folder).parts)
+
+
 # The short reasons ImageLoadError carries, for callers that tell the cases apart (those about the
 # file itself are core.userfiles', shared by every reader of a user's file).
 REASON_EMPTY = "file is empty"

@@ -47,3 +47,13 @@ def torch_home() -> Path:
 def checkpoints_dir() -> Path:
     """Where torchvision's downloaded weights are cached."""
     return torch_home() / "hub" / "checkpoints"
+
+
+def resolved_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` made absolute, links resolved where possible: the key under which the app records a
+    user's folder or photo (a loop of links or an unreadable parent falls back to the absolute path)."""
+    path = Path(path)
+    try:
+        return path.expanduser().resolve()
+    except (OSError, RuntimeError):
+        return path.expanduser().absolute()

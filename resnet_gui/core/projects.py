@@ -47,7 +47,7 @@ from resnet_gui.core import paths
 from resnet_gui.core.atomic import fsync_directory, write_text_atomic
 from resnet_gui.core.corrections import LEFT_OUT_FOLDER
 from resnet_gui.core.errors import CancelCheck, Cancelled, OutputError, ResNetGuiError, as_cancel_check
-from resnet_gui.core.images import IMAGE_EXTENSIONS
+from resnet_gui.core.images import IMAGE_EXTENSIONS, images_under
 from resnet_gui.core.text import printable, printable_path
 from resnet_gui.core.userfiles import UserFileError, open_user_file, os_reason, read_user_file
 
@@ -189,19 +189,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _is_image_name(name: str) -> bool:
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-
-
-def _images_under(folder: Path) -> list[Path]:
-    """Image files under ``folder`` by the dataset scan's rule (recursive, hidden skipped, sorted)."""
-    found: list[Path] = []
-    for current, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(current) / name for name in files if _is_image_name(name))
-    return sorted(found, key=lambda p: p.relative_to(folder).parts)
-
-
 def _suffixed(path: Path, number: int) -> Path:
     return path if number == 0 else path.with_name(f"{path.stem}-{number}{path.suffix}")
 
@@ -272,13 +259,6 @@ def _lock_for(root: Path) -> threading.RLock:
         return _LOCKS.setdefault(os.fspath(root), threading.RLock())
 
 
-def _resolved(path: Path) -> Path:
-    try:
-        return path.expanduser().resolve()
-    except (OSError, RuntimeError):
-        return path.expanduser().absolute()
-
-
 def is_project(folder: str | os.PathLike[str]) -> bool:
     """Whether ``folder`` holds a project's manifest (cheap: the file is not read)."""
     return (Path(folder) / META_FOLDER / MANIFEST_FILE).is_file()
@@ -317,14 +297,14 @@ class LabellingProject:
             raise ProjectError(
                 f"Cannot make the project folder '{printable_path(root)}': {os_reason(err)}."
             ) from None
-        project = cls(_resolved(root), display)
+        project = cls(paths.resolved_path(root), display)
         project._save(project._blank_manifest())
         return project
 
     @classmethod
     def open(cls, root: str | os.PathLike[str]) -> LabellingProject:
         """The project in ``root``; :class:`NotAProjectError` when it is not one (or is damaged)."""
-        folder = _resolved(Path(root))
+        folder = paths.resolved_path(Path(root))
         if not folder.is_dir():
             raise NotAProjectError(
                 f"The project folder '{printable_path(folder)}' "
@@ -384,7 +364,7 @@ class LabellingProject:
 
     def _inside(self, photo: Path) -> Path:
         """``photo`` as a path of one of the project's class folders, or :class:`ProjectError`."""
-        absolute = _resolved(Path(photo))
+        absolute = paths.resolved_path(Path(photo))
         try:
             parts = absolute.relative_to(self.root).parts
         except ValueError:
@@ -416,11 +396,11 @@ class LabellingProject:
 
     def photos(self, class_name: str) -> list[Path]:
         """The photos of ``class_name``, in the order the training reads them."""
-        return _images_under(self._class_folder(class_name))
+        return images_under(self._class_folder(class_name))
 
     def counts(self) -> dict[str, int]:
         """Photos per class, every class listed (zeros included)."""
-        return {name: len(_images_under(self.root / name)) for name in self.class_names()}
+        return {name: len(images_under(self.root / name)) for name in self.class_names()}
 
     def records(self) -> dict[Path, PhotoRecord]:
         """What the manifest knows of the photos that are in the project now (by path)."""
@@ -440,7 +420,7 @@ class LabellingProject:
 
     def record(self, photo: Path) -> PhotoRecord | None:
         """The manifest's record of one photo, or None (a photo put in from outside the app)."""
-        return self.records().get(_resolved(Path(photo)))
+        return self.records().get(paths.resolved_path(Path(photo)))
 
     def can_undo(self) -> bool:
         return bool(self._load()["undo"])
@@ -500,7 +480,7 @@ class LabellingProject:
                 raise ProjectError("Choose two different classes to merge.")
             data = self._load()
             moved: list[list[str]] = []
-            for photo in _images_under(source_folder):
+            for photo in images_under(source_folder):
                 target = self._move_file(photo, into_folder)
                 _rekey(data, self._key(photo), self._key(target), into)
                 moved.append([self._key(photo), self._key(target)])
@@ -522,7 +502,7 @@ class LabellingProject:
         """Put a class and its photos in the project's trash (undoable); returns how many photos it had."""
         with self._lock:
             folder = self._class_folder(name)
-            count = len(_images_under(folder))
+            count = len(images_under(folder))
             data = self._load()
             trash = self._trash_slot()
             self._move_to_trash(folder, trash)
@@ -703,7 +683,7 @@ class LabellingProject:
         known: dict[str, Path] = {}
         listed = data["photos"]
         for name in self.class_names():
-            for photo in _images_under(self.root / name):
+            for photo in images_under(self.root / name):
                 key = self._key(photo)
                 entry = listed.get(key)
                 digest = entry.get("sha256") if isinstance(entry, dict) else None
@@ -760,7 +740,7 @@ class LabellingProject:
         skipped: list[SkippedFile] = []
         for item in given:
             path = Path(item).expanduser()
-            resolved = _resolved(path)
+            resolved = paths.resolved_path(path)
             if resolved == self.root or self.root in resolved.parents:
                 skipped.append(SkippedFile(path, "it is already inside the project"))
             elif path.is_dir():
@@ -811,7 +791,7 @@ class LabellingProject:
         known[digest] = photo
         pending[self._key(photo)] = {
             "class": folder.name,
-            "source": str(_resolved(source)),
+            "source": str(paths.resolved_path(source)),
             "added": _now(),
             "sha256": digest,
         }
@@ -939,7 +919,7 @@ class LabellingProject:
         should_stop = as_cancel_check(cancel)
         dest = Path(dest).expanduser()
         shown = printable_path(dest)
-        resolved = _resolved(dest)
+        resolved = paths.resolved_path(dest)
         if resolved == self.root or self.root in resolved.parents:
             raise ProjectError(f"Choose a folder outside the project to export to, not '{shown}'.")
         if dest.exists() or dest.is_symlink():
@@ -1091,13 +1071,13 @@ def _write_recent(items: list[str]) -> None:
 
 def remember_project(root: str | os.PathLike[str]) -> None:
     """Put a project first in File → Recent Projects."""
-    key = os.fspath(_resolved(Path(root)))
+    key = os.fspath(paths.resolved_path(Path(root)))
     _write_recent([key] + [item for item in _read_recent() if item != key])
 
 
 def forget_project(root: str | os.PathLike[str]) -> None:
     """Take a project off the recent list (its folder is left as it is)."""
-    key = os.fspath(_resolved(Path(root)))
+    key = os.fspath(paths.resolved_path(Path(root)))
     _write_recent([item for item in _read_recent() if item != key])
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from resnet_gui.core.corrections import LEFT_OUT_FOLDER
 from resnet_gui.core.errors import ResNetGuiError
-from resnet_gui.core.images import IMAGE_EXTENSIONS
+from resnet_gui.core.images import images_under, is_image_name
 from resnet_gui.core.userfiles import UserFileError, open_user_file, os_reason
 
 __all__ = [
@@ -97,19 +97,6 @@ class Dataset:
         return {name: counter.get(index, 0) for index, name in enumerate(self.classes)}
 
 
-def _is_image(name: str) -> bool:
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-
-
-def _images_under(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursive, hidden entries skipped, symlinked folders not followed)."""
-    found: list[Path] = []
-    for current, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(current) / name for name in files if _is_image(name))
-    return sorted(found, key=lambda p: p.relative_to(folder).parts)
-
-
 def _class_folders(folder: Path) -> list[Path]:
     """The sub-folders that may be classes: not hidden, and not the review's ``_left_out/``
     (photos the user left out of the training, kept in the dataset folder so it can be undone)."""
@@ -125,7 +112,7 @@ def _class_folders(folder: Path) -> list[Path]:
 
 
 def _loose_images(folder: Path) -> list[Path]:
-    return sorted(entry for entry in folder.iterdir() if entry.is_file() and _is_image(entry.name))
+    return sorted(entry for entry in folder.iterdir() if entry.is_file() and is_image_name(entry.name))
 
 
 def scan_dataset(root: str | os.PathLike[str]) -> Dataset:
@@ -138,7 +125,7 @@ def scan_dataset(root: str | os.PathLike[str]) -> Dataset:
     if "train" in split_folders:
         return _scan_splits(root, split_folders)
     class_dirs = [(folder.name, folder) for folder in folders]
-    per_class = {name: _images_under(folder) for name, folder in class_dirs}
+    per_class = {name: images_under(folder) for name, folder in class_dirs}
     empty = tuple(folder for name, folder in class_dirs if not per_class[name])
     per_class = {name: paths for name, paths in per_class.items() if paths}
     if len(per_class) < 2:
@@ -162,7 +149,7 @@ def _scan_splits(root: Path, split_folders: dict[str, Path]) -> Dataset:
             raise DatasetError(f"'{root}' has two folders for the {split} split; keep one.")
         by_split[split] = {}
         for class_dir in _class_folders(folder):
-            paths = _images_under(class_dir)
+            paths = images_under(class_dir)
             if paths:
                 by_split[split][class_dir.name] = paths
             else:
