@@ -60,8 +60,7 @@ def open_wizard(qtbot, window, tiny_weights_file: Path) -> FinetuneWizard:
         base_models=[BaseModelOption(str(tiny_weights_file), "Tiny ResNet-18")],
         parent=window,
     )
-    wizard.use_model.connect(window.use_finetuned_model)
-    window.finetune_wizard = wizard
+    window.adopt_finetune_wizard(wizard)
     qtbot.addWidget(wizard)
     wizard.show()
     qtbot.waitExposed(wizard)

@@ -72,7 +72,7 @@ def test_wizard_on_hymenoptera(qtbot, tmp_path: Path, real_keras_weights_path: P
         base_models=[BaseModelOption(str(real_keras_weights_path), "ResNet-50 (ImageNet, on this computer)")],
         parent=window,
     )
-    wizard.use_model.connect(window.use_finetuned_model)
+    window.adopt_finetune_wizard(wizard)
     qtbot.addWidget(wizard)
     wizard.resize(*SIZE)
     wizard.show()

@@ -31,7 +31,6 @@ from resnet_gui.gui.finetune import PAGE_FOLDER, PAGE_HEALTH, PAGE_PROJECT, PAGE
 from resnet_gui.gui.qtutil import file_urls_mime
 
 SHOTS = screenshot_folder()
-HYMENOPTERA = Path("/work/shared/data/hymenoptera/train")
 PER_CLASS = 12
 
 
@@ -41,17 +40,14 @@ def window(qtbot, tmp_path: Path, classifier, isolated_dirs):
 
 
 @pytest.fixture()
-def photos(tmp_path: Path) -> dict[str, list[Path]]:
+def photos(tmp_path: Path, hymenoptera: Path) -> dict[str, list[Path]]:
     """A few real photos per class, copied from the shared data set into the test's folder."""
-    if not HYMENOPTERA.is_dir():
-        pytest.skip("the hymenoptera data set is not in /work/shared/data")
     out: dict[str, list[Path]] = {}
     for name in ("ants", "bees"):
         folder = tmp_path / "my photos" / name
         folder.mkdir(parents=True)
-        out[name] = [
-            Path(shutil.copy2(p, folder / p.name)) for p in sorted((HYMENOPTERA / name).glob("*.jpg"))[:18]
-        ]
+        chosen = sorted((hymenoptera / "train" / name).glob("*.jpg"))[:18]
+        out[name] = [Path(shutil.copy2(p, folder / p.name)) for p in chosen]
     return out
 
 
@@ -335,7 +331,10 @@ def test_export_as_folders_from_the_editor(
     qtbot.mouseClick(page.undo_button, Qt.MouseButton.LeftButton)
     wait_counts(qtbot, page, {"circle": 3, "squares": 2})
 
-    # The live camera's hook: hidden until set; it gets the project and the selected class.
+    # The camera hook (the main window sets it to the live view's capture): it gets the project and
+    # the selected class; None hides the button.
+    assert not page.camera_button.isHidden()
+    page.set_camera_capture(None)
     assert page.camera_button.isHidden()
     captured: list[tuple[Path, str]] = []
 
@@ -365,3 +364,49 @@ def test_export_as_folders_from_the_editor(
     out = chosen / project.root.name
     assert {p.name: len(list(p.iterdir())) for p in out.iterdir()} == {"circle": 3, "squares": 2}
     assert (chosen / "something else.txt").read_text() == "mine"
+
+
+def test_add_from_camera_captures_frames_into_the_selected_class(
+    qtbot, window, tmp_path: Path, tiny_weights_file: Path, monkeypatch
+) -> None:
+    """The editor's Add from Camera… opens the live view aimed at that class (any model: a first
+    project has no fine-tuned one); holding the capture button fills the class, and the editor's
+    count follows. No camera here: the live view plays a video file, as it offers to."""
+    from PySide6.QtWidgets import QFileDialog
+    from test_gui_live import no_camera
+    from video_makers import make_photo_video, video_encoder
+
+    if video_encoder() is None:
+        pytest.skip("PyAV with a video encoder makes the test video (pip install 'resnet-gui[video]')")
+    rng = np.random.default_rng(5)
+    frames = [rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(3)]
+    video = make_photo_video(tmp_path, frames, fps=30, frames_per_photo=60)
+    project = LabellingProject.create("Desk")
+    project.add_class("mug")
+    project.add_class("pen")
+    wizard = open_wizard(qtbot, window, tiny_weights_file)
+    assert wizard.open_project(project.root)
+    qtbot.waitUntil(lambda: wizard.currentId() == PAGE_PROJECT, timeout=WAIT_MS)
+    page = wizard.project_page
+    wait_counts(qtbot, page, {"mug": 0, "pen": 0})
+    page.classes.setCurrentItem(class_item(page, "mug"))
+    assert page.camera_button.isVisible()
+
+    monkeypatch.setattr("resnet_gui.gui.live_view.camera_support", no_camera)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(video), ""))
+    qtbot.mouseClick(page.camera_button, Qt.MouseButton.LeftButton)
+    view = window.live_view
+    assert view is not None and view.isVisible()
+    assert "mug" in view.hold_button.text() and view.hold_button.isEnabled()
+    qtbot.mouseClick(view.video_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.results >= 3, timeout=WAIT_MS)
+    qtbot.mousePress(view.hold_button, Qt.MouseButton.LeftButton)
+    qtbot.wait(700)  # held: a frame every 150 ms
+    qtbot.mouseRelease(view.hold_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: not window.controller.is_busy("live-capture") and view.captured >= 2, timeout=WAIT_MS
+    )
+    captured = len(LabellingProject.open(project.root).photos("mug"))
+    assert captured == view.captured >= 2
+    wait_counts(qtbot, page, {"mug": captured, "pen": 0})
+    view.close()

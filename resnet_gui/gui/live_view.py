@@ -292,6 +292,7 @@ class LiveView(QDialog):
     """The live camera window (one per main window); closing it stops the camera and the loop."""
 
     snapshot_ready = Signal(bytes, str)  # PNG bytes, a name: the main window opens it in the strip
+    photos_captured = Signal(object)  # (project root): frames were added to its class
     result_shown = Signal(object)  # LiveResult, after the window showed it (for tests)
 
     def __init__(
@@ -608,7 +609,8 @@ class LiveView(QDialog):
             if finetuned
             else "Capture to a class needs a model fine-tuned here (Model → Fine-Tune on Your Photos…)"
         )
-        self.hold_button.setEnabled(finetuned and self.capture_target is not None)
+        # A target comes from Capture to Class… (a fine-tuned model) or the project editor's Add from Camera…
+        self.hold_button.setEnabled(self.capture_target is not None)
         self.snapshot_button.setEnabled(self.feed is not None)
         self.pause_button.setEnabled(self.feed is not None)
 
@@ -646,6 +648,11 @@ class LiveView(QDialog):
         self.hold_button.setToolTip(f"Hold to add a frame every {BURST_MS} ms to {target.describe()}")
         self._update_enabled()
 
+    def capture_into(self, project_root: Path, project_name: str, class_name: str) -> None:
+        """Capture into ``class_name`` of an existing project (the class editor's Add from Camera…):
+        no dialog, and any model (a first project has no fine-tuned model yet)."""
+        self._target_ready(CaptureTarget(class_name, project_root=project_root, project_name=project_name))
+
     def capture_frame(self) -> None:
         """One frame to the capture target (called every BURST_MS while the button is held)."""
         target = self.capture_target
@@ -665,6 +672,8 @@ class LiveView(QDialog):
         self.captured_photos.update(photos)
         self.captured = len(self.captured_photos)
         self._set_status()
+        if self.capture_target is not None and self.capture_target.project_root is not None:
+            self.photos_captured.emit(self.capture_target.project_root)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.stop()

@@ -1196,12 +1196,34 @@ class MainWindow(QMainWindow):
                 parent=self,
             )
             wizard.setWindowModality(Qt.WindowModality.NonModal)
-            wizard.use_model.connect(self.use_finetuned_model)
-            self.finetune_wizard = wizard
+            self.adopt_finetune_wizard(wizard)
         wizard.show()
         wizard.raise_()
         wizard.activateWindow()
         return wizard
+
+    def adopt_finetune_wizard(self, wizard) -> None:
+        """The window's wizard: its model is used on "use this model now", its class editor
+        captures from the live camera."""
+        wizard.use_model.connect(self.use_finetuned_model)
+        wizard.project_page.set_camera_capture(self.capture_from_camera)
+        self.finetune_wizard = wizard
+
+    def capture_from_camera(self, project, class_name: str):
+        """The class editor's Add from Camera…: the live view, capturing into that project's class
+        (hold the capture button); the editor re-reads the project as frames arrive."""
+        view = self.open_live_view()
+        if not getattr(view, "tells_the_editor", False):
+            view.photos_captured.connect(self._project_photos_captured)
+            view.tells_the_editor = True
+        view.capture_into(project.root, project.name, class_name)
+        return view
+
+    def _project_photos_captured(self, root: Path) -> None:
+        wizard = self.finetune_wizard
+        page = wizard.project_page if wizard is not None and wizard.isVisible() else None
+        if page is not None and page.project is not None and page.project.root == root:
+            page.refresh()
 
     def use_finetuned_model(self, bundle: Path) -> None:
         """Make a fine-tuned bundle the classifier's model (the wizard's "use this model now")."""
