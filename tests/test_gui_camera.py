@@ -45,6 +45,17 @@ def test_without_a_camera_device_the_reason_says_so(monkeypatch) -> None:
     assert not support.available and support.reason == "No camera was found on this computer."
 
 
+def test_the_view_menu_says_there_is_no_camera_before_the_window_opens(qtbot, window, monkeypatch) -> None:
+    devices = SimpleNamespace(videoInputs=lambda: [], defaultVideoInput=lambda: None)
+    monkeypatch.setattr(camera, "import_multimedia", lambda: SimpleNamespace(QMediaDevices=devices))
+    assert window.live_action.text() == "&Live Camera…"
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    view_menu.aboutToShow.emit()  # what opening the menu does
+    assert "No Camera" in window.live_action.text() and window.live_action.isEnabled()
+    assert window.live_action.statusTip().startswith("No camera was found on this computer.")
+    assert window.live_view is None  # only the menu looked: no window, no camera opened
+
+
 def test_without_qt_multimedia_the_live_window_opens_says_why_and_plays_a_video(
     qtbot, window, monkeypatch, tmp_path: Path
 ) -> None:

@@ -47,6 +47,13 @@ class CameraSupport:
         return bool(self.cameras)
 
 
+def live_action_label(support: CameraSupport) -> tuple[str, str] | None:
+    """View → Live Camera's text and status tip where there is no camera (None: keep "Live Camera…")."""
+    if support.available:
+        return None
+    return "&Live Camera (No Camera: Play a Video)…", f"{support.reason} A video file can be played instead."
+
+
 def import_multimedia() -> Any:
     """``PySide6.QtMultimedia``; ImportError (or OSError, a missing system library) when it cannot load."""
     from PySide6 import QtMultimedia

@@ -706,10 +706,7 @@ def open_live_view(window: Any) -> LiveView:
         view = LiveView(window.controller, window)
         view.snapshot_ready.connect(lambda data, name: window.controller.open_image_data(data, name))
         window.live_view = view
-        action = getattr(window, "live_action", None)
-        if action is not None and not view.support.available:  # the menu says so from now on
-            action.setText("&Live Camera (No Camera: Play a Video)…")
-            action.setStatusTip(f"{view.support.reason} A video file can be played instead.")
+        window.label_live_action(view.support)  # the menu says so from now on
     elif view.feed is None and view.support.available:
         view.use_camera(view.source_combo.currentIndex())
     view.show()

@@ -358,6 +358,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.next_action)
         view_menu.addSeparator()
         view_menu.addAction(self.live_action)
+        view_menu.aboutToShow.connect(self._look_for_a_camera)
 
         model_menu = bar.addMenu("&Model")
         model_menu.addAction(self.finetune_action)
@@ -1259,6 +1260,24 @@ class MainWindow(QMainWindow):
         dialog.raise_()
         dialog.activateWindow()
         return dialog
+
+    def _look_for_a_camera(self) -> None:
+        """The first time the View menu opens, Live Camera… says whether there is a camera (Qt
+        Multimedia's device list: about 0.1 s, once, and only for someone who opens that menu)."""
+        if getattr(self, "_camera_looked_up", False):
+            return
+        self._camera_looked_up = True
+        from resnet_gui.gui import live_view
+
+        self.label_live_action(live_view.camera_support())
+
+    def label_live_action(self, support) -> None:
+        from resnet_gui.gui.camera import live_action_label
+
+        label = live_action_label(support)
+        if label is not None:
+            self.live_action.setText(label[0])
+            self.live_action.setStatusTip(label[1])
 
     def open_live_view(self):
         """View → Live Camera: the camera (or a video file) classified live (gui/live_view.py)."""
