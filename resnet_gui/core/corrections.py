@@ -38,7 +38,7 @@ from resnet_gui.core.atomic import fsync_directory, output_reason, write_text_at
 from resnet_gui.core.errors import ImageLoadError, OutputError, ResNetGuiError
 from resnet_gui.core.images import IMAGE_EXTENSIONS, load_image
 from resnet_gui.core.text import printable, printable_path
-from resnet_gui.core.userfiles import UserFileError, open_user_file, os_reason, read_user_file
+from resnet_gui.core.userfiles import UserFileError, file_digest, open_user_file, os_reason, read_user_file
 
 __all__ = [
     "CORRECTIONS_FILE",
@@ -236,14 +236,10 @@ def _suffixed(path: Path, number: int) -> Path:
 
 def _digest_of(path: Path) -> str | None:
     """SHA-256 of a file, or None when it cannot be read (gone, not a regular file)."""
-    digest = hashlib.sha256()
     try:
-        with open_user_file(path) as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        return file_digest(path)
     except (UserFileError, OSError):
         return None
-    return digest.hexdigest()
 
 
 def _copy_name(photo: Path) -> str:

@@ -49,7 +49,7 @@ from resnet_gui.core.corrections import LEFT_OUT_FOLDER
 from resnet_gui.core.errors import CancelCheck, Cancelled, OutputError, ResNetGuiError, as_cancel_check
 from resnet_gui.core.images import IMAGE_EXTENSIONS, images_under
 from resnet_gui.core.text import printable, printable_path
-from resnet_gui.core.userfiles import UserFileError, open_user_file, os_reason, read_user_file
+from resnet_gui.core.userfiles import UserFileError, file_digest, open_user_file, os_reason, read_user_file
 
 __all__ = [
     "PROJECT_FORMAT",
@@ -689,7 +689,7 @@ class LabellingProject:
                 digest = entry.get("sha256") if isinstance(entry, dict) else None
                 if not isinstance(digest, str) or not digest:
                     try:
-                        digest = _file_sha256(photo)
+                        digest = file_digest(photo)
                     except UserFileError:
                         continue
                     listed[key] = {"class": name, "source": SOURCE_FOUND, "added": _now(), "sha256": digest}
@@ -997,17 +997,6 @@ def _photos(count: int) -> str:
 def _remove_empty(folder: Path) -> None:
     with contextlib.suppress(OSError):
         folder.rmdir()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open_user_file(path) as handle:
-        try:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        except OSError as err:
-            raise UserFileError(path, os_reason(err)) from None
-    return digest.hexdigest()
 
 
 def _image_suffix(reader: io.BufferedReader, name: str) -> str | None:

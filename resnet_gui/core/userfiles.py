@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
 import os
 import stat
@@ -148,3 +149,20 @@ def read_user_text(path: str | os.PathLike[str], *, max_bytes: int) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UserFileError(path, "it is not UTF-8 text") from None
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's content (exact duplicates share it).
+
+    Opened through :func:`open_user_file`, so a FIFO or a link to a
+    device in a class folder is refused instead of blocking or hashing forever. Raises
+    :class:`UserFileError` (``.reason`` says why).
+    """
+    digest = hashlib.sha256()
+    with open_user_file(path) as handle:
+        try:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        except OSError as err:
+            raise UserFileError(path, os_reason(err)) from None
+    return digest.hexdigest()

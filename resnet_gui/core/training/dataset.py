@@ -26,7 +26,7 @@ from pathlib import Path
 from resnet_gui.core.corrections import LEFT_OUT_FOLDER
 from resnet_gui.core.errors import ResNetGuiError
 from resnet_gui.core.images import images_under, is_image_name
-from resnet_gui.core.userfiles import UserFileError, open_user_file, os_reason
+from resnet_gui.core.userfiles import file_digest
 
 __all__ = [
     "Dataset",
@@ -169,23 +169,6 @@ def _scan_splits(root: Path, split_folders: dict[str, Path]) -> Dataset:
         for path in by_split[split].get(name, [])
     )
     return Dataset(root, classes, samples, "splits", tuple(ignored), tuple(empty))
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's content (exact duplicates share it).
-
-    Opened through :func:`~resnet_gui.core.userfiles.open_user_file`, so a FIFO or a link to a
-    device in a class folder is refused instead of blocking or hashing forever. Raises
-    :class:`~resnet_gui.core.userfiles.UserFileError` (``.reason`` says why).
-    """
-    digest = hashlib.sha256()
-    with open_user_file(path) as handle:
-        try:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        except OSError as err:
-            raise UserFileError(path, os_reason(err)) from None
-    return digest.hexdigest()
 
 
 def fingerprint(entries: Iterable[tuple[str, str, str]]) -> str:
