@@ -22,6 +22,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog
 from screenshots import screenshot_folder
+from video_makers import require_video_encoder
 
 from resnet_gui.core.video import VideoFileSource
 from resnet_gui.core.video_results import VIDEO_FORMATS
@@ -35,24 +36,13 @@ SAMPLES = sorted((REPO / "assets" / "samples").glob("*.jpg"))
 FPS = 10
 
 
-def _encoder() -> str:
-    av = pytest.importorskip("av", reason="PyAV makes and reads the test videos")
-    for codec in ("libx264", "libvpx", "mpeg4"):
-        try:
-            av.codec.Codec(codec, "w")
-        except Exception:
-            continue
-        return codec
-    pytest.skip("this PyAV build has no video encoder")
-
-
 def photo_video(
     path: Path, size: tuple[int, int] = (96, 64), seconds_each: float = 1.0, codec: str | None = None
 ) -> Path:
     """A video (Matroska: a cut file still plays) showing each sample photo for ``seconds_each``."""
     import av
 
-    codec = codec or _encoder()
+    codec = codec or require_video_encoder()[0]
     frames = [np.asarray(Image.open(p).convert("RGB").resize(size)) for p in SAMPLES]
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=FPS)

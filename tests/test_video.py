@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from video_makers import require_video_encoder
 
 from resnet_gui.core.errors import ResNetGuiError
 from resnet_gui.core.video import (
@@ -44,23 +45,11 @@ COLOURS = [(220, 30, 30), (30, 200, 40), (30, 40, 220)]
 NEEDS_AV = "PyAV (pip install 'resnet-gui[video]') makes and reads the test videos"
 
 
-def _encoder() -> tuple[str, str]:
-    """A codec this PyAV build encodes, and a streaming container for it (a cut file still plays)."""
-    av = pytest.importorskip("av", reason=NEEDS_AV)
-    for codec, suffix in (("libx264", ".mkv"), ("libvpx", ".webm"), ("mpeg4", ".ts")):
-        try:
-            av.codec.Codec(codec, "w")
-        except Exception:
-            continue
-        return codec, suffix
-    pytest.skip("this PyAV build has no video encoder")
-
-
 def make_video(
     path: Path, codec: str | None = None, seconds: int = SECONDS, fps: int = FPS, seed: int = 0
 ) -> Path:
     av = pytest.importorskip("av", reason=NEEDS_AV)
-    codec = codec or _encoder()[0]
+    codec = codec or require_video_encoder()[0]
     rng = np.random.default_rng(seed)
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=fps)
@@ -79,7 +68,7 @@ def make_video(
 
 @pytest.fixture(scope="module")
 def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _, suffix = _encoder()
+    _, suffix = require_video_encoder()
     return make_video(tmp_path_factory.mktemp("video") / f"colours{suffix}")
 
 
@@ -501,7 +490,7 @@ def test_a_rotated_video_is_turned_upright(tmp_path: Path) -> None:
     av = pytest.importorskip("av", reason=NEEDS_AV)
     from resnet_gui.core.video import VideoFileSource
 
-    codec, _ = _encoder()
+    codec, _ = require_video_encoder()
     path = tmp_path / "phone.mp4"
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=FPS)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 
@@ -26,6 +27,15 @@ def video_encoder() -> tuple[str, str] | None:
             continue
         return codec, suffix
     return None
+
+
+def require_video_encoder() -> tuple[str, str]:
+    """:func:`video_encoder`'s codec and container, or the test is skipped saying which is missing."""
+    pytest.importorskip("av", reason="PyAV makes and reads the test videos (pip install 'resnet-gui[video]')")
+    found = video_encoder()
+    if found is None:
+        pytest.skip("this PyAV build has no video encoder")
+    return found
 
 
 def make_photo_video(
