@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -61,14 +62,27 @@ __all__ = [
     "VideoProgress",
     "VideoSupportMissingError",
     "classify_video",
+    "is_video",
     "parse_interval",
     "probe_video",
     "require_av",
+    "split_videos",
 ]
 
 #: The suffixes offered for videos (FFmpeg reads many more; these are what a file dialog lists).
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".wmv", ".flv")
 INSTALL_HINT = "pip install 'resnet-gui[video]'"
+
+
+def is_video(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is opened as a video (by its suffix: what the open dialog lists)."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def split_videos(paths: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(the videos among ``paths``, the rest): a drop or the open dialog may give either."""
+    videos = [path for path in paths if is_video(path) and not Path(path).is_dir()]
+    return videos, [path for path in paths if path not in videos]
 
 # --- errors ------------------------------------------------------------------------------------
 

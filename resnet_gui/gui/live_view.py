@@ -39,12 +39,11 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.core.live import FrameSlot, LiveResult, LiveSettings, LiveSource, live_results
-from resnet_gui.core.video import VIDEO_EXTENSIONS
 from resnet_gui.gui.camera import CameraFeed, CameraSupport, camera_support
 from resnet_gui.gui.data import Picture, PredictionRow
 from resnet_gui.gui.image_view import ImageView
 from resnet_gui.gui.predictions import PredictionBar
-from resnet_gui.gui.qtutil import heading, muted
+from resnet_gui.gui.qtutil import VIDEO_FILTER, heading, muted
 
 if TYPE_CHECKING:
     from resnet_gui.core.engine import ImageClassifier
@@ -59,7 +58,6 @@ PREVIEW_MS = 33
 #: One frame captured per this many ms while "Hold to Capture" is held (a burst, as Teachable Machine).
 BURST_MS = 150
 NEW_PROJECT = "New project…"
-VIDEO_FILTER = "Videos ({})".format(" ".join(f"*{suffix}" for suffix in VIDEO_EXTENSIONS))
 
 
 # --- tasks (run on the job runner's threads) ---------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QBuffer, QByteArray, QEvent, QIODevice, QMimeData, QSize, Qt, QTimer
 from PySide6.QtGui import (
@@ -47,8 +48,8 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui import __version__
-from resnet_gui.core.images import IMAGE_EXTENSIONS
 from resnet_gui.core.runtime import BACKENDS
+from resnet_gui.core.video import split_videos
 from resnet_gui.gui import tasks
 from resnet_gui.gui.about_model import AboutModelDialog
 from resnet_gui.gui.batch_view import BatchView
@@ -74,11 +75,13 @@ from resnet_gui.gui.export_dialog import ExportDialog
 from resnet_gui.gui.image_view import ImageView
 from resnet_gui.gui.models_dialog import ACTION_MANAGE_MODELS, ManageModelsDialog
 from resnet_gui.gui.predictions import PredictionsPanel
-from resnet_gui.gui.qtutil import app_icon, local_paths, muted
+from resnet_gui.gui.qtutil import MEDIA_FILTER, app_icon, local_paths, muted
 from resnet_gui.gui.review_dialog import ReviewDialog, review_available
 from resnet_gui.gui.settings import AppSettings
 from resnet_gui.gui.strip import MessageBar, ThumbnailStrip
-from resnet_gui.gui.video_view import MEDIA_FILTER, VideoView, split_videos
+
+if TYPE_CHECKING:
+    from resnet_gui.gui.video_view import VideoView
 
 APP_TITLE = "ResNet GUI"
 STATUS_TEXT = {
@@ -89,7 +92,6 @@ STATUS_TEXT = {
 }
 #: Under the picker's CIFAR section: the untrained variants exist too (resnet-gui models lists them).
 SMALL_UNTRAINED_NOTE = "Also option-B and plain CIFAR nets: untrained, for training from scratch"
-IMAGE_FILTER = "Images (" + " ".join(f"*{ext}" for ext in IMAGE_EXTENSIONS) + ");;All files (*)"
 WEIGHTS_FILTER = "Weights files (*.pth *.pt *.safetensors);;All files (*)"
 KERAS_FILTER = "Keras ResNet-50 (*.tgz *.tar.gz model.json);;All files (*)"
 CHECKPOINT_FILTER = "PyTorch checkpoints (*.th *.pth *.pt *.bin *.ckpt *.tar *.safetensors);;All files (*)"
@@ -1009,6 +1011,8 @@ class MainWindow(QMainWindow):
 
     def open_video(self, path: str | Path) -> VideoView:
         """Open ``path`` in the video window (it shows once the file proves to be a video)."""
+        from resnet_gui.gui.video_view import VideoView  # imported when a video first opens
+
         if self.video_view is None:
             self.video_view = VideoView(self.controller, self)
         self.video_view.open(path)

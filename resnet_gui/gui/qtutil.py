@@ -11,6 +11,9 @@ from PySide6.QtCore import QMimeData, QSize, QUrl
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import QLabel, QWidget
 
+from resnet_gui.core.images import IMAGE_EXTENSIONS
+from resnet_gui.core.video import VIDEO_EXTENSIONS
+
 
 def to_qimage(array: np.ndarray) -> QImage:
     """uint8 RGB (H, W, 3) (or (H, W) grey, or RGBA) to a QImage that owns its pixels."""
@@ -164,3 +167,18 @@ def readable_text(fill: QColor, *candidates: QColor) -> QColor:
     best on ``fill``."""
     options = [*candidates, QColor(255, 255, 255), QColor(0, 0, 0)]
     return max(options, key=lambda color: contrast_ratio(color, fill) + (0.5 if color in candidates else 0))
+
+
+def file_filter(*groups: tuple[str, tuple[str, ...]]) -> str:
+    """A file dialog's filter: each (title, suffixes) group, then "All files (*)"."""
+    parts = [f"{title} ({' '.join(f'*{suffix}' for suffix in suffixes)})" for title, suffixes in groups]
+    return ";;".join([*parts, "All files (*)"])
+
+
+VIDEO_FILTER = file_filter(("Videos", VIDEO_EXTENSIONS))
+#: The open dialog's filter: photos and videos together first (Ctrl+O opens either), then each.
+MEDIA_FILTER = file_filter(
+    ("Images and videos", (*IMAGE_EXTENSIONS, *VIDEO_EXTENSIONS)),
+    ("Images", IMAGE_EXTENSIONS),
+    ("Videos", VIDEO_EXTENSIONS),
+)

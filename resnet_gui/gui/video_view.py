@@ -55,8 +55,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from resnet_gui.core.images import IMAGE_EXTENSIONS
-from resnet_gui.core.video import VIDEO_EXTENSIONS, FrameResult, VideoInfo, VideoProgress
+from resnet_gui.core.video import FrameResult, VideoInfo, VideoProgress, split_videos
 from resnet_gui.core.video_results import VIDEO_FORMATS, VideoRun, video_format_for
 from resnet_gui.core.video_timeline import VIDEO_SAMPLING, VideoTimeline, read_frame_at
 from resnet_gui.gui import tasks
@@ -71,7 +70,7 @@ from resnet_gui.gui.data import (
 )
 from resnet_gui.gui.image_view import ImageView
 from resnet_gui.gui.predictions import PredictionsPanel
-from resnet_gui.gui.qtutil import local_paths, muted, soft
+from resnet_gui.gui.qtutil import VIDEO_FILTER, local_paths, muted, soft
 from resnet_gui.gui.strip import MessageBar
 from resnet_gui.gui.workers import Job, TaskContext
 
@@ -79,36 +78,16 @@ if TYPE_CHECKING:
     from resnet_gui.core.engine import Classifier, Prediction
 
 __all__ = [
-    "MEDIA_FILTER",
     "VideoTimelineWidget",
     "VideoView",
-    "is_video",
-    "split_videos",
 ]
 
-#: The open dialog's filter: photos and videos together first (Ctrl+O opens either), then each.
-MEDIA_FILTER = (
-    "Images and videos (" + " ".join(f"*{ext}" for ext in (*IMAGE_EXTENSIONS, *VIDEO_EXTENSIONS)) + ");;"
-    "Images (" + " ".join(f"*{ext}" for ext in IMAGE_EXTENSIONS) + ");;"
-    "Videos (" + " ".join(f"*{ext}" for ext in VIDEO_EXTENSIONS) + ");;All files (*)"
-)
 #: Frames per forward pass of a run: small, so the timeline grows often.
 BATCH_SIZE = 4
 #: The frame shown (and explained) is capped at this long side: a 4K frame is not needed to look at.
 FRAME_MAX_SIDE = 1280
 #: The classified frame a click lands on when it is this close (pixels): a click means "that frame".
 SNAP_PIXELS = 4
-
-
-def is_video(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is opened as a video (by its suffix: what the open dialog lists)."""
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
-
-
-def split_videos(paths: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(the videos among ``paths``, the rest): a drop or the open dialog may give either."""
-    videos = [path for path in paths if is_video(path) and not Path(path).is_dir()]
-    return videos, [path for path in paths if path not in videos]
 
 
 # --- the jobs (run in worker threads: no widget is touched) -----------------------------------
@@ -576,8 +555,7 @@ class VideoView(QWidget):
 
     def choose_video(self) -> None:
         start = str(self.path.parent) if self.path is not None else str(Path.home())
-        filter_ = "Videos (" + " ".join(f"*{ext}" for ext in VIDEO_EXTENSIONS) + ");;All files (*)"
-        chosen, _ = QFileDialog.getOpenFileName(self, "Open a video", start, filter_)
+        chosen, _ = QFileDialog.getOpenFileName(self, "Open a video", start, VIDEO_FILTER)
         if chosen:
             self.open(chosen)
 
