@@ -703,6 +703,7 @@ def open_live_view(window: Any) -> LiveView:
     if view is None:
         view = LiveView(window.controller, window)
         view.snapshot_ready.connect(lambda data, name: window.controller.open_image_data(data, name))
+        view.photos_captured.connect(window.project_photos_captured)
         window.live_view = view
         window.label_live_action(view.support)  # the menu says so from now on
     elif view.feed is None and view.support.available:

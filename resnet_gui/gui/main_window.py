@@ -1218,13 +1218,12 @@ class MainWindow(QMainWindow):
         """The class editor's Add from Camera…: the live view, capturing into that project's class
         (hold the capture button); the editor re-reads the project as frames arrive."""
         view = self.open_live_view()
-        if not getattr(view, "tells_the_editor", False):
-            view.photos_captured.connect(self._project_photos_captured)
-            view.tells_the_editor = True
         view.capture_into(project.root, project.name, class_name)
         return view
 
-    def _project_photos_captured(self, root: Path) -> None:
+    def project_photos_captured(self, root: Path) -> None:
+        """Frames the live view captured into ``root``'s class: the class editor, if it shows that
+        project, re-reads it."""
         wizard = self.finetune_wizard
         page = wizard.project_page if wizard is not None and wizard.isVisible() else None
         if page is not None and page.project is not None and page.project.root == root:
