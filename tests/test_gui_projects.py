@@ -14,6 +14,7 @@ platforms cannot drive, so the test builds the drag's data with the grid's own `
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -359,6 +360,31 @@ def test_export_as_folders_from_the_editor(
     chosen.mkdir()
     (chosen / "something else.txt").write_text("mine")  # not empty: the export goes into a new folder
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(chosen))
+
+    # Cancel during an export (each copy held until Cancel is clicked): nothing is written.
+    import resnet_gui.core.projects as projects_module
+
+    copy_started = threading.Event()
+    cancel_clicked = threading.Event()
+    real_copy = projects_module.shutil.copy2
+
+    def held_copy(src, dst, **kwargs):
+        copy_started.set()
+        cancel_clicked.wait(WAIT_MS / 1000)
+        return real_copy(src, dst, **kwargs)
+
+    monkeypatch.setattr(projects_module.shutil, "copy2", held_copy)
+    qtbot.mouseClick(page.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(copy_started.is_set, timeout=WAIT_MS)
+    assert page.cancel_button.isVisible()
+    qtbot.mouseClick(page.cancel_button, Qt.MouseButton.LeftButton)
+    cancel_clicked.set()
+    qtbot.waitUntil(lambda: "Export cancelled" in page.status.text(), timeout=WAIT_MS)
+    assert not page.cancel_button.isVisible()
+    assert sorted(p.name for p in chosen.iterdir()) == ["something else.txt"]  # no folder, no staging
+    monkeypatch.setattr(projects_module.shutil, "copy2", real_copy)
+
+    qtbot.waitUntil(page.export_button.isEnabled, timeout=WAIT_MS)
     qtbot.mouseClick(page.export_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "Exported" in page.status.text(), timeout=WAIT_MS)
     out = chosen / project.root.name

@@ -786,7 +786,7 @@ class ProjectPage(QWizardPage):
             on_progress=self._copy_progress,
             on_result=partial(self._files_added, class_name),
             on_error=self._copy_failed,
-            on_finished=self._copy_finished,
+            on_finished=partial(self._copy_finished, "Cancelled; the photos copied so far are kept."),
         )
 
     def _copy_progress(self, fraction: float | None, text: str) -> None:
@@ -809,12 +809,13 @@ class ProjectPage(QWizardPage):
         self.status.setText(error_html(describe_error(error, "copy the photos")))
         self._changed()
 
-    def _copy_finished(self) -> None:
+    def _copy_finished(self, cancelled_text: str) -> None:
+        """A copy or an export ended: ``cancelled_text`` is said when it was cancelled."""
         job, self._copy_job = self._copy_job, None
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
         if job is not None and job.aborted:
-            self.status.setText("Cancelled; the photos copied so far are kept.")
+            self.status.setText(cancelled_text)
             self._changed()
         self._update_buttons()
 
@@ -892,11 +893,12 @@ class ProjectPage(QWizardPage):
         if self.project is None:
             return
         chosen = QFileDialog.getExistingDirectory(self, "Export the project's photos to", str(Path.home()))
-        if not chosen:
+        if not chosen or self._copy_job is not None:
             return
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
-        self._start(
+        self.cancel_button.setVisible(True)  # the same Cancel as a copy's: one job at a time
+        self._copy_job = self._start(
             "project-export",
             export_project,
             self.project,
@@ -904,6 +906,7 @@ class ProjectPage(QWizardPage):
             on_progress=self._copy_progress,
             on_result=self._exported,
             on_error=self._export_failed,
+            on_finished=partial(self._copy_finished, "Export cancelled; nothing was written."),
         )
 
     def _exported(self, dest: Path) -> None:
