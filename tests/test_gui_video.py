@@ -281,6 +281,71 @@ def test_export_through_the_dialog_picks_json_and_ctrl_o_opens_videos(
     assert document["complete"] is True and len(document["frames"]) == len(view.results) == 3  # every 1 s
 
 
+def test_several_videos_open_each_in_its_own_window_and_go_to_open_recent(
+    qtbot, window, video: Path, tmp_path: Path
+) -> None:
+    from resnet_gui.gui.main_window import MAX_VIDEO_WINDOWS
+
+    copies = [Path(video.parent / "samples.mkv")]
+    for n in range(1, MAX_VIDEO_WINDOWS + 1):
+        copies.append(tmp_path / f"clip {n}.mkv")
+        copies[-1].write_bytes(video.read_bytes())
+    two = copies[:2]
+    drop(window.image_view, file_urls_mime(two))
+    qtbot.waitUntil(lambda: sum(v.isVisible() for v in window.video_views) == 2, timeout=WAIT_MS)
+    views = {v.path: v for v in window.video_views}
+    assert set(views) == set(two)
+    # Both run to the end: one window's run does not supersede the other's.
+    for view in views.values():
+        qtbot.waitUntil(lambda view=view: not view.running and len(view.results) == 3, timeout=WAIT_MS)
+        assert view.stopped is None
+    # Both are in File → Open Recent; picking one there brings its window back (closed or not).
+    recent = [a.text() for a in window.recent_menu.actions()]
+    assert all(str(p) in recent for p in two)
+    first = views[two[0]]
+    first.close()
+    assert not first.isVisible()
+    next(a for a in window.recent_menu.actions() if a.text() == str(two[0])).trigger()
+    qtbot.waitUntil(first.isVisible, timeout=WAIT_MS)  # the closed window, used again
+    assert len(window.video_views) == 2 and window.controller.current_image is None
+
+    # More than MAX_VIDEO_WINDOWS at once: that many windows, and one sentence says so.
+    for view in window.video_views:
+        view.close()
+    drop(window.image_view, file_urls_mime(copies))
+    qtbot.waitUntil(
+        lambda: sum(v.isVisible() for v in window.video_views) == MAX_VIDEO_WINDOWS, timeout=WAIT_MS
+    )
+    assert {v.path for v in window.video_views if v.isVisible()} == set(copies[:MAX_VIDEO_WINDOWS])
+    text = window.message_bar.message.text
+    assert f"{len(copies)} videos were given: the first {MAX_VIDEO_WINDOWS} opened" in text
+    for view in window.video_views:
+        qtbot.waitUntil(lambda view=view: not view.running, timeout=WAIT_MS)
+
+
+def test_a_video_named_on_the_command_line_opens_in_a_video_window(
+    qtbot, classifier, video: Path, sample_images, tmp_path: Path
+) -> None:
+    from resnet_gui.gui.controller import Controller
+    from resnet_gui.gui.main_window import MainWindow
+    from resnet_gui.gui.settings import AppSettings
+
+    controller = Controller(classifier=classifier)
+    window = MainWindow(
+        controller=controller,
+        settings=AppSettings(tmp_path / "s.ini"),
+        paths=[str(video), str(sample_images[0])],
+    )
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.video_view is not None and window.video_view.isVisible(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: controller.current_image is not None, timeout=WAIT_MS)  # the photo: the strip
+    assert controller.current_image.source.name == sample_images[0].name
+    qtbot.waitUntil(
+        lambda: len(window.video_view.results) == 3 and not window.video_view.running, timeout=WAIT_MS
+    )
+
+
 def _audio_file(path: Path) -> Path:
     import av
 
@@ -302,13 +367,19 @@ def test_an_audio_only_file_is_one_sentence_and_nothing_is_lost(
     view = run_video(qtbot, window, video, every=1.0)
     before = list(view.results)
     sound = _audio_file(tmp_path / "sound.mkv")
-    with qtbot.waitSignal(view.open_failed, timeout=WAIT_MS) as failed:
-        drop(window.image_view, file_urls_mime([sound]))
-    text = failed.args[0]
+    # Dropped on the main window: it would open in a window of its own, which never shows.
+    drop(window.image_view, file_urls_mime([sound]))
+    qtbot.waitUntil(lambda: window.message_bar.message is not None, timeout=WAIT_MS)
+    text = window.message_bar.message.text
     assert "no video stream: it holds only sound" in text and text.count(". ") == 0 and "\n" not in text
-    assert window.message_bar.message is not None and window.message_bar.message.text == text
-    assert view.message_bar.message is not None and view.message_bar.message.text == text
+    assert [v.isVisible() for v in window.video_views] == [True, False]
     assert view.results == before and view.path == video  # the video shown before stays
+    # Dropped on the video window itself: it is said there too, and its video stays.
+    with qtbot.waitSignal(view.open_failed, timeout=WAIT_MS) as failed:
+        drop(view, file_urls_mime([sound]))
+    assert failed.args[0] == text
+    assert view.message_bar.message is not None and view.message_bar.message.text == text
+    assert view.results == before and view.path == video
     assert window.controller.current_image is not None  # and so does the photo
 
 

@@ -7,6 +7,7 @@ user's requests on to it; dialogs (open, save, weights) are here because they ar
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,6 +99,8 @@ CHECKPOINT_FILTER = "PyTorch checkpoints (*.th *.pth *.pt *.bin *.ckpt *.tar *.s
 SIDE_PANEL_WIDTH = 340
 #: A dropped folder with at least this many images is offered to the batch table (the strip suits fewer).
 BATCH_OFFER_MIN = 12
+#: Videos given at once open in at most this many windows (each classifies in its own run).
+MAX_VIDEO_WINDOWS = 4
 
 # Keys handled by the window itself (not QAction shortcuts: they must not steal the arrow keys
 # from the slider and the spin box), listed in Help → Keyboard shortcuts with the actions' ones.
@@ -158,7 +161,8 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._fitted = False
         self.batch_view: BatchView | None = None
-        self.video_view: VideoView | None = None
+        self.video_views: list[VideoView] = []  # one window per video, made as videos open
+        self.video_view: VideoView | None = None  # the window of the video opened last
         self.finetune_wizard = None  # FinetuneWizard, made on first use (it needs torch)
         self._explain_on_open: tuple[Path, int | None] | None = None
         self._shown_score: object | None = None  # the faithfulness result the panel shows
@@ -577,12 +581,14 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self.start)
 
     def start(self) -> None:
+        videos, photos = split_videos(self._paths)  # the files named on the command line
         self.controller.start(
             model=self.settings.model,
             device=self.settings.device,
-            paths=self._paths,
+            paths=photos,
             backend=self.settings.backend,
         )
+        self.open_videos(videos)  # each waits for the model, then runs
 
     # ------------------------------------------------------------------ controller -> widgets
 
@@ -846,7 +852,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         for path in recent:
             action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _=False, path=path: self.controller.open_paths([path]))
+            action.triggered.connect(lambda _=False, path=path: self.open_files([path]))
         if recent:
             self.recent_menu.addSeparator()
             clear = self.recent_menu.addAction("Clear List")
@@ -1003,21 +1009,59 @@ class MainWindow(QMainWindow):
         paths, _ = QFileDialog.getOpenFileNames(
             self, "Open images or a video", self._start_folder(), MEDIA_FILTER
         )
-        videos, paths = split_videos(paths)
-        for video in videos[:1]:
-            self.open_video(video)
-        if paths:
-            self.controller.open_paths(paths)
+        self.open_files(paths)
+
+    def open_files(self, paths: Sequence[str | Path]) -> None:
+        """Open files chosen, dropped or picked from Open Recent: each video in a video window,
+        the photos (and folders) in the strip."""
+        videos, photos = split_videos([str(p) for p in paths])
+        self.open_videos(videos)
+        if photos:
+            self.controller.open_paths(photos)
+
+    def open_videos(self, paths: Sequence[str | Path]) -> None:
+        """Each video in its own window, at most ``MAX_VIDEO_WINDOWS`` at once (one sentence says so)."""
+        for path in paths[:MAX_VIDEO_WINDOWS]:
+            self.open_video(path)
+        if len(paths) > MAX_VIDEO_WINDOWS:
+            self.show_message(
+                UserMessage(
+                    f"{len(paths)} videos were given: the first {MAX_VIDEO_WINDOWS} opened, each in"
+                    " its own window; open the others when these are done.",
+                    "warning",
+                )
+            )
 
     def open_video(self, path: str | Path) -> VideoView:
-        """Open ``path`` in the video window (it shows once the file proves to be a video)."""
+        """Open ``path`` in a video window (it shows once the file proves to be a video).
+
+        A video already open is brought to the front; otherwise a closed (hidden) window is used
+        again, else a new one is made, so each open video has a window and its own run.
+        """
         from resnet_gui.gui.video_view import VideoView  # imported when a video first opens
 
-        if self.video_view is None:
-            self.video_view = VideoView(self.controller, self)
-        self.video_view.open(path)
-        self.settings.last_folder = str(Path(path).parent)
-        return self.video_view
+        wanted = Path(path)
+        view = next(
+            (v for v in self.video_views if v.isVisible() and v.path == wanted and v.opening is None),
+            None,
+        )
+        if view is not None:
+            view.raise_()
+            view.activateWindow()
+        else:
+            view = next((v for v in self.video_views if not v.isVisible() and v.opening is None), None)
+            if view is None:
+                view = VideoView(self.controller, self)
+                view.opened.connect(partial(self._video_opened, view))
+                self.video_views.append(view)
+            view.open(wanted)
+        self.video_view = view
+        self.settings.last_folder = str(wanted.parent)
+        return view
+
+    def _video_opened(self, view: VideoView, _info: object) -> None:
+        if view.path is not None:
+            self._files_opened([str(view.path)])  # into Open Recent
 
     def open_folder_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(
@@ -1107,13 +1151,8 @@ class MainWindow(QMainWindow):
                 "list-folder", tasks.list_folder, Path(paths[0]), on_result=self._dropped_folder_listed
             )
             return
-        videos, paths = split_videos(paths)
-        for video in videos[:1]:
-            self.open_video(video)
         if paths:
-            self.controller.open_paths(paths)
-            return
-        if videos:
+            self.open_files(paths)
             return
         if mime.hasImage():
             image = mime.imageData()

@@ -15,6 +15,7 @@ with the CLI's writers (``resnet-gui classify-video --out``), atomically.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -413,6 +414,9 @@ class FrameView(ImageView):
 # --- the window --------------------------------------------------------------------------------
 
 
+_WINDOW_NUMBERS = itertools.count(1)
+
+
 class VideoView(QWidget):
     """The video window (a top-level window owned by the main window)."""
 
@@ -445,11 +449,17 @@ class VideoView(QWidget):
         self._pending = False  # a run waits for the model to load
         self._frame_pending = False
         self._export_job: Job | None = None
+        self.opening: Path | None = None  # the video whose header is being read
+        # Each window's jobs are its own kinds: two windows never supersede each other's runs.
+        self._kind_prefix = f"video{next(_WINDOW_NUMBERS)}"
         self.setWindowTitle("Video classification")
         self.setAcceptDrops(True)
         self.resize(1080, 720)
         self._build()
         controller.model_changed.connect(self._model_changed)
+
+    def _kind(self, job: str) -> str:
+        return f"{self._kind_prefix}-{job}"
 
     # ------------------------------------------------------------------ building
 
@@ -572,8 +582,9 @@ class VideoView(QWidget):
     def open(self, path: str | os.PathLike[str]) -> Job:
         """Read the video's header in a job; it opens (and its run starts) only if it is a video."""
         path = Path(path)
+        self.opening = path
         return self.controller.start_job(
-            "video-open",
+            self._kind("open"),
             probe,
             path,
             on_result=partial(self._opened, path),
@@ -581,6 +592,7 @@ class VideoView(QWidget):
         )
 
     def _open_failed(self, error: BaseException) -> None:
+        self.opening = None
         text = describe_error(error, "open the video")
         message = UserMessage(text, "error")
         self.controller.message.emit(message)  # the main window's message bar
@@ -589,6 +601,7 @@ class VideoView(QWidget):
         self.open_failed.emit(text)
 
     def _opened(self, path: Path, info: VideoInfo) -> None:
+        self.opening = None
         self.path = path
         self.info = info
         self.message_bar.clear()
@@ -605,9 +618,9 @@ class VideoView(QWidget):
         """Classify the open video from its start (a run in progress is superseded)."""
         if self.path is None or self.info is None:
             return
-        self.controller.runner.supersede("video-run")
-        self.controller.runner.supersede("video-frame")
-        self.controller.runner.supersede("video-explain")
+        self.controller.runner.supersede(self._kind("run"))
+        self.controller.runner.supersede(self._kind("frame"))
+        self.controller.runner.supersede(self._kind("explain"))
         self.results = []
         self.timeline = VideoTimeline(self.info.duration_s)
         self.timeline_widget.set_timeline(self.timeline)
@@ -639,7 +652,7 @@ class VideoView(QWidget):
         self.rate_label.setText("Starting…")
         self._show_predictions()
         self._job = self.controller.start_job(
-            "video-run",
+            self._kind("run"),
             classify_run,
             classifier,
             self.path,
@@ -771,7 +784,7 @@ class VideoView(QWidget):
             return
         self.frame_label.setText(f"Reading the frame at {self.position_s:.2f} s…")
         self.controller.start_job(
-            "video-frame",
+            self._kind("frame"),
             show_frame,
             classifier,
             self.path,
@@ -872,7 +885,7 @@ class VideoView(QWidget):
         shown = self.shown
         classifier = self.controller.classifier
         if shown is None or classifier is None or not self.heatmap_box.isChecked():
-            self.controller.runner.supersede("video-explain")
+            self.controller.runner.supersede(self._kind("explain"))
             self.map_label.setText("")
             return
         top1 = shown.result.top1
@@ -881,7 +894,7 @@ class VideoView(QWidget):
             return
         self.map_label.setText("Computing the heat map…")
         self.controller.start_job(
-            "video-explain",
+            self._kind("explain"),
             tasks.explain,
             classifier,
             shown.display,
@@ -948,7 +961,7 @@ class VideoView(QWidget):
             self.stopped if not self.running else f"Still classifying: {len(self.results)} frames so far."
         )
         self._export_job = self.controller.start_job(
-            "video-export",
+            self._kind("export"),
             export_results,
             list(self.results),
             Path(path),
