@@ -24,6 +24,7 @@ from resnet_gui.core.training import (
     TrainConfig,
     evaluate,
     make_split,
+    read_bundle_info,
     read_checkpoint_info,
     run_training,
     scan_dataset,
@@ -167,6 +168,42 @@ def test_a_killed_process_stops_the_run_and_resume_finishes(
     )
     assert resumed.returncode == 0, resumed.stderr
     assert out.is_file() and not checkpoint_path(out).exists()
+
+
+@pytest.mark.timeout(600)
+def test_ctrl_c_stops_every_process_and_resume_finishes_on_another_count(
+    tiny_weights_file: Path, shapes_split: Path, tmp_path: Path
+) -> None:
+    """Ctrl+C in a terminal reaches the whole process group: the launcher and both ranks. The run
+    ends with the cancelled exit code and the checkpoint sentence, no rank is left running, and
+    ``--resume`` finishes it on one process (the global batches do not depend on the count)."""
+    out = tmp_path / "run.safetensors"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "RESNET_GUI_DDP_TIMEOUT": "60"}
+    command = _finetune_command(tiny_weights_file, shapes_split, out)
+    run = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not checkpoint_path(out).is_file() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ranks = _children(run.pid)
+    assert len(ranks) == 2 and checkpoint_path(out).is_file(), run.communicate(timeout=30)
+    os.killpg(run.pid, signal.SIGINT)
+    _, stderr = run.communicate(timeout=90)
+    assert run.returncode == 130, stderr
+    assert "--resume" in stderr and stderr.count("Traceback") == 0, stderr
+    print(stderr.strip().splitlines()[-1])
+    for rank in ranks:  # none left running (or as a zombie of a live parent)
+        assert not Path(f"/proc/{rank}").exists() or "Z" in Path(f"/proc/{rank}/stat").read_text().split()[2]
+    done = read_checkpoint_info(out)
+    assert done is not None and 1 <= done.epochs_done < 6
+
+    one = [*command[: command.index("--nproc")], "--nproc", "1", "--resume"]
+    resumed = subprocess.run(one, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert out.is_file() and not checkpoint_path(out).exists()
+    assert len(read_bundle_info(out).metrics["history"]) == 6  # the epochs before Ctrl+C and after
 
 
 def test_a_failing_process_reports_its_own_error(
