@@ -346,6 +346,26 @@ def test_a_video_named_on_the_command_line_opens_in_a_video_window(
     )
 
 
+def _type_into(qtbot, spin, text: str) -> None:
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, text)
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+
+
+def test_one_not_sure_threshold_for_the_app_and_its_video_windows(qtbot, window, video: Path) -> None:
+    view = run_video(qtbot, window, video, every=1.0)
+    _type_into(qtbot, view.predictions.threshold, "85")
+    assert window.controller.threshold == pytest.approx(0.85)
+    assert window.settings.unsure_threshold == pytest.approx(0.85)  # remembered, as the main window's
+    assert window.predictions.threshold.value() == 85
+    assert view.shown is not None
+    assert view.predictions.view.unsure == view.shown.result.not_sure(0.85)
+    _type_into(qtbot, window.predictions.threshold, "20")
+    assert view.threshold == pytest.approx(0.2) and view.predictions.threshold.value() == 20
+    assert view.predictions.view.threshold == pytest.approx(0.2)
+
+
 def _audio_file(path: Path) -> Path:
     import av
 

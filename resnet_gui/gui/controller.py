@@ -166,6 +166,7 @@ class Controller(QObject):
     image_removed = Signal(int)  # index of the image taken out of the session (the strip)
     estimates_changed = Signal(object)  # dict: method key -> seconds on this computer (empty: unknown)
     import_arch_needed = Signal(str, object)  # checkpoint path, tuple of registry names that fit it exactly
+    threshold_changed = Signal(float)  # the "not sure" threshold in use now (0-1), whichever window set it
     method_restored = Signal(str)  # the method of the map shown again on a photo the user came back to
 
     def __init__(
@@ -932,6 +933,7 @@ class Controller(QObject):
     def set_unsure_threshold(self, threshold: float | None) -> None:
         self.unsure_threshold = None if threshold is None else min(max(float(threshold), 0.0), 1.0)
         self._emit_predictions()
+        self.threshold_changed.emit(self.threshold)
 
     def known_classes(self) -> tuple[str, ...]:
         """Every class of the model when it has few (a 2-class model forces any photo into them)."""

@@ -447,6 +447,7 @@ class MainWindow(QMainWindow):
         self.predictions.top_k_changed.connect(self._top_k_changed)
         self.predictions.copy_requested.connect(self.copy_predictions)
         self.predictions.threshold_changed.connect(self._threshold_changed)
+        self.controller.threshold_changed.connect(self.predictions.set_threshold)  # a video window set it
         self.predictions.bars_rebuilt.connect(self._set_tab_order)
         self.predictions.correction_chosen.connect(self.corrections.correct)
         self.predictions.new_class_requested.connect(self.ask_new_class)
@@ -1053,6 +1054,7 @@ class MainWindow(QMainWindow):
             if view is None:
                 view = VideoView(self.controller, self)
                 view.opened.connect(partial(self._video_opened, view))
+                view.threshold_picked.connect(self._threshold_changed)
                 self.video_views.append(view)
             view.open(wanted)
         self.video_view = view

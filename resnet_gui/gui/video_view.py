@@ -425,6 +425,7 @@ class VideoView(QWidget):
     run_finished = Signal()  # a run ended (done, cancelled or stopped by damage)
     frame_shown = Signal(object)  # ShownFrame
     explanation_shown = Signal(object)  # ExplanationMap
+    threshold_picked = Signal(float)  # the user set the "not sure" threshold in this window
     export_finished = Signal(object)  # the file's Path, or None when the export failed
 
     def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
@@ -457,6 +458,8 @@ class VideoView(QWidget):
         self.resize(1080, 720)
         self._build()
         controller.model_changed.connect(self._model_changed)
+        # One "not sure" threshold for the app: set here or in the main window, both follow.
+        controller.threshold_changed.connect(self._threshold_set)
 
     def _kind(self, job: str) -> str:
         return f"{self._kind_prefix}-{job}"
@@ -842,8 +845,15 @@ class VideoView(QWidget):
         )
 
     def _threshold_changed(self, threshold: float) -> None:
+        """The user changed it here: it becomes the app's (the main window keeps it in the settings)."""
         self.threshold = threshold
         self._show_predictions()
+        self.threshold_picked.emit(threshold)
+
+    def _threshold_set(self, threshold: float) -> None:
+        if threshold != self.threshold:
+            self.threshold = threshold
+            self._show_predictions()
 
     def _show_picture(self) -> None:
         shown = self.shown
