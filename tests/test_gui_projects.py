@@ -14,6 +14,7 @@ platforms cannot drive, so the test builds the drag's data with the grid's own `
 from __future__ import annotations
 
 import shutil
+import tempfile
 import threading
 from pathlib import Path
 
@@ -376,7 +377,9 @@ def test_export_as_folders_from_the_editor(
     monkeypatch.setattr(projects_module.shutil, "copy2", held_copy)
     qtbot.mouseClick(page.export_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(copy_started.is_set, timeout=WAIT_MS)
-    assert page.cancel_button.isVisible()
+    assert page.cancel_button.isVisible() and page.cancel_button.text() == "Cancel Export"
+    assert "Exporting the photos to" in page.status.text()
+    page.window().grab().save(str(Path(tempfile.gettempdir()) / "resnet-gui-export-cancel.png"))  # looked at
     qtbot.mouseClick(page.cancel_button, Qt.MouseButton.LeftButton)
     cancel_clicked.set()
     qtbot.waitUntil(lambda: "Export cancelled" in page.status.text(), timeout=WAIT_MS)

@@ -372,7 +372,7 @@ class ProjectPage(QWizardPage):
 
         self.progress = QProgressBar()
         self.progress.setVisible(False)
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton("Cancel Copying")
         self.cancel_button.setVisible(False)
         self.cancel_button.clicked.connect(self.cancel_copy)
         self.status = wrapped()
@@ -775,6 +775,7 @@ class ProjectPage(QWizardPage):
             return
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
+        self.cancel_button.setText("Cancel Copying")  # not the wizard's Cancel beside it
         self.cancel_button.setVisible(True)
         self.status.setText(f"Adding photos to “{class_name}”…")
         self._copy_job = self._start(
@@ -897,7 +898,9 @@ class ProjectPage(QWizardPage):
             return
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
-        self.cancel_button.setVisible(True)  # the same Cancel as a copy's: one job at a time
+        self.cancel_button.setText("Cancel Export")  # the copy's button: one job at a time
+        self.cancel_button.setVisible(True)
+        self.status.setText(f"Exporting the photos to {chosen}…")
         self._copy_job = self._start(
             "project-export",
             export_project,
