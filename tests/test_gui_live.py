@@ -77,6 +77,11 @@ def test_live_view_classifies_the_video_and_the_bars_follow(qtbot, window, video
     )
     assert [p.label for p in direct] == view.bars.labels()
     assert view.preview.picture is not None
+    [rect] = view.preview.panel_rects()  # a small frame is enlarged to the preview's size
+    frame_height, frame_width = view.preview.picture.panels[0].shape[:2]
+    assert rect.width() > frame_width and rect.width() / rect.height() == pytest.approx(
+        frame_width / frame_height, rel=0.02
+    )
     qtbot.waitUntil(lambda: view.last_result.dropped > 0, timeout=WAIT_MS)
     assert "dropped" in view.status.text() and "classified" in view.status.text()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

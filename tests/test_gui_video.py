@@ -118,6 +118,13 @@ def test_a_dropped_video_is_classified_into_a_timeline(qtbot, window, video: Pat
     # the first frame is shown with the run's predictions
     assert view.shown.from_run and view.shown.time_s == 0.0
     assert shown_labels(view) == [p.label for p in view.results[0].predictions]
+    # the 96×64 frame fills the frame view (as players do), keeping its shape
+    [rect] = view.image_view.panel_rects()
+    area = view.image_view.rect()
+    assert rect.width() > 2 * 96 and (
+        rect.width() >= area.width() - 40 or rect.height() >= area.height() - 60
+    )
+    assert rect.width() / rect.height() == pytest.approx(96 / 64, rel=0.02)
 
 
 def test_clicking_the_timeline_and_the_keys_show_other_frames(qtbot, window, video: Path) -> None:

@@ -35,6 +35,9 @@ class ImageView(QWidget):
 
     mime_dropped = Signal(QMimeData)
     first_painted = Signal()
+    #: Small pictures are scaled up to fill the view (a video or camera frame, as players do); a
+    #: photo is shown at most at its own size.
+    enlarge = False
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -137,7 +140,7 @@ class ImageView(QWidget):
         for index, pixmap in enumerate(self._pixmaps):
             size = QSize(pixmap.width(), pixmap.height())
             bound = QSize(max(1, int(slot_width)), max(1, area.height()))
-            if size.width() > bound.width() or size.height() > bound.height():
+            if self.enlarge or size.width() > bound.width() or size.height() > bound.height():
                 size = size.scaled(bound, Qt.AspectRatioMode.KeepAspectRatio)
             left = area.left() + index * (slot_width + PANEL_GAP) + (slot_width - size.width()) / 2
             top = area.top() + (area.height() - size.height()) / 2

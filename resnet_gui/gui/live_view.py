@@ -154,6 +154,8 @@ def capture_frames(context: TaskContext, target: CaptureTarget, frames: list[np.
 class LivePreview(ImageView):
     """The image view without drops, saying in words what is coming (or why nothing is)."""
 
+    enlarge = True
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAcceptDrops(False)

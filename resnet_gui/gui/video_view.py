@@ -400,6 +400,8 @@ class FrameView(ImageView):
     """The frame shown (with its heat map); before the first one, what to do instead of a photo's
     invitation."""
 
+    enlarge = True
+
     empty_text = "Drop a video here, or open one (MP4, MOV, MKV, WebM, AVI…)"
 
     def _paint_empty(self, painter: QPainter) -> None:
