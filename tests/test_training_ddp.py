@@ -206,6 +206,58 @@ def test_ctrl_c_stops_every_process_and_resume_finishes_on_another_count(
     assert len(read_bundle_info(out).metrics["history"]) == 6  # the epochs before Ctrl+C and after
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.timeout(600)
+def test_the_torchrun_cluster_form_on_two_nodes_of_loopback(
+    tiny_weights_file: Path, shapes_split: Path, tmp_path: Path
+) -> None:
+    """The README's cluster command, with two "machines" that are two torchrun agents here (one
+    process each), meeting at a c10d rendezvous on 127.0.0.1: both end with 0, one bundle is
+    written (by rank 0, which alone prints), and it holds the 6 epochs."""
+    out = tmp_path / "run.safetensors"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "RESNET_GUI_DDP_TIMEOUT": "120"}
+    finetune = _finetune_command(tiny_weights_file, shapes_split, out)
+    finetune = finetune[finetune.index("finetune") : finetune.index("--nproc")]  # torchrun starts them
+    endpoint = f"127.0.0.1:{_free_port()}"
+    agent = [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+        "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "resnet-gui-test",
+        "-m", "resnet_gui", *finetune,
+    ]  # fmt: skip
+    nodes = [
+        subprocess.Popen(
+            agent,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        outputs = [node.communicate(timeout=400) for node in nodes]
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                os.killpg(node.pid, signal.SIGKILL)
+    for node, (_, stderr) in zip(nodes, outputs, strict=True):
+        assert node.returncode == 0, stderr
+    printed = sorted((stdout + stderr for stdout, stderr in outputs), key=len)
+    assert f"Saved: {out}" in printed[1] and "train      6/6" in printed[1], printed
+    assert "Fine-tuning" not in printed[0] and "Saved" not in printed[0], printed  # only rank 0 prints
+    assert out.is_file() and not checkpoint_path(out).exists()
+    assert len(read_bundle_info(out).metrics["history"]) == 6
+
+
 def test_a_failing_process_reports_its_own_error(
     tiny_weights_file: Path, shapes_split: Path, tmp_path: Path
 ) -> None:
