@@ -203,7 +203,8 @@ def _stop_session(process: subprocess.Popen[bytes]) -> None:
 def test_address_form_against_ray_start_head(
     photos: Path, tiny_weights_file: Path, tmp_path: Path, test_data_folder: Path
 ) -> None:
-    """A cluster started with `ray start --head` on 127.0.0.1, joined with --ray 127.0.0.1:PORT."""
+    """A cluster started with `ray start --head` on 127.0.0.1, joined with --ray 127.0.0.1:PORT; then a
+    driver SIGKILLed mid-run against it, and --resume."""
     ray_exe = Path(sys.executable).with_name("ray")
     if not ray_exe.exists():
         pytest.skip(f"no `ray` command next to {sys.executable}")
@@ -239,6 +240,37 @@ def test_address_form_against_ray_start_head(
         assert f"the Ray cluster at 127.0.0.1:{port} (1 CPUs)" in result.stderr
         assert read_rows(out) == read_rows(local)
         assert out.read_bytes() == local.read_bytes()
+
+        # The driver SIGKILLed (no handler runs, no file is closed) as its second block comes back,
+        # then --resume: nothing lost, nothing doubled. The kill is in the driver's own code, so it
+        # always falls after the first block's rows were written.
+        killed_out = tmp_path / "killed.csv"
+        arguments = [*command[3:], "--out", str(killed_out), "--ray", f"127.0.0.1:{port}"]
+        killer = (
+            "import os, signal, sys\n"
+            "from resnet_gui.core.batch import ray_runner\n"
+            "real, seen = ray_runner.rows_from_columns, []\n"
+            "def rows(*a, **k):\n"
+            "    seen.append(1)\n"
+            "    if len(seen) == 2: os.kill(os.getpid(), signal.SIGKILL)\n"
+            "    return real(*a, **k)\n"
+            "ray_runner.rows_from_columns = rows\n"
+            "from resnet_gui.cli import main\n"
+            f"sys.exit(main({arguments!r}))\n"
+        )
+        killed = subprocess.run(
+            [sys.executable, "-c", killer], env=child_env, capture_output=True, text=True, timeout=240
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        kept = read_rows(killed_out)
+        assert 0 < len(kept) < len(read_rows(local))
+        resumed = subprocess.run(
+            [*command, "--out", str(killed_out), "--resume", "--ray", f"127.0.0.1:{port}"],
+            env=child_env, capture_output=True, text=True, timeout=240,
+        )  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr
+        assert f"Skipped {len(kept)} files already" in resumed.stdout + resumed.stderr
+        assert read_rows(killed_out) == read_rows(local)
     finally:
         _stop_session(head)
         shutil.rmtree(temp, ignore_errors=True)
