@@ -325,7 +325,7 @@ def test_several_videos_open_each_in_its_own_window_and_go_to_open_recent(
     )
     assert {v.path for v in window.video_views if v.isVisible()} == set(copies[:MAX_VIDEO_WINDOWS])
     text = window.message_bar.message.text
-    assert f"{len(copies)} videos were given: the first {MAX_VIDEO_WINDOWS} opened" in text
+    assert f"You chose {len(copies)} videos: the first {MAX_VIDEO_WINDOWS} are open" in text
     for view in window.video_views:
         qtbot.waitUntil(lambda view=view: not view.running, timeout=WAIT_MS)
 

@@ -1027,7 +1027,7 @@ class MainWindow(QMainWindow):
         if len(paths) > MAX_VIDEO_WINDOWS:
             self.show_message(
                 UserMessage(
-                    f"{len(paths)} videos were given: the first {MAX_VIDEO_WINDOWS} opened, each in"
+                    f"You chose {len(paths)} videos: the first {MAX_VIDEO_WINDOWS} are open, each in"
                     " its own window; open the others when these are done.",
                     "warning",
                 )
