@@ -161,6 +161,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._fitted = False
         self.batch_view: BatchView | None = None
+        self._camera_looked_up = False  # View → Live Camera says whether there is a camera
         self.video_views: list[VideoView] = []  # one window per video, made as videos open
         self.video_view: VideoView | None = None  # the window of the video opened last
         self.finetune_wizard = None  # FinetuneWizard, made on first use (it needs torch)
@@ -1308,7 +1309,7 @@ class MainWindow(QMainWindow):
     def _look_for_a_camera(self) -> None:
         """The first time the View menu opens, Live Camera… says whether there is a camera (Qt
         Multimedia's device list: about 0.1 s, once, and only for someone who opens that menu)."""
-        if getattr(self, "_camera_looked_up", False):
+        if self._camera_looked_up:
             return
         self._camera_looked_up = True
         from resnet_gui.gui import live_view

@@ -440,7 +440,6 @@ class VideoView(QWidget):
         self.timeline = VideoTimeline()
         self.progress: VideoProgress | None = None
         self.stopped: str | None = None  # why the run did not reach the end (None: it did, or runs)
-        self.threshold: float = controller.threshold
         self.top_k = controller.top_k
         self.position_s: float | None = None
         self.shown: ShownFrame | None = None
@@ -496,7 +495,9 @@ class VideoView(QWidget):
         self.predictions.top_k.hide()  # the run's top-k is the main window's
         self.predictions.copy_button.hide()
         self.predictions.target_clicked.connect(self._target_clicked)
-        self.predictions.threshold_changed.connect(self._threshold_changed)
+        # The user's change goes to the main window, which makes it the app's and keeps it in the
+        # settings, as for its own spin box; this window redraws when the controller says so.
+        self.predictions.threshold_changed.connect(self.threshold_picked)
         self.frame_label = QLabel()
         self.frame_label.setWordWrap(True)
         self.heatmap_box = QCheckBox("Show the heat map")
@@ -651,7 +652,6 @@ class VideoView(QWidget):
             return
         self._pending = False
         self._active = True
-        self.threshold = self.controller.threshold  # the main window's "not sure", as the run begins
         self.top_k = min(self.controller.top_k, len(classifier.categories))
         self.model_name = classifier.name
         self.rate_label.setText("Starting…")
@@ -846,16 +846,13 @@ class VideoView(QWidget):
             )
         )
 
-    def _threshold_changed(self, threshold: float) -> None:
-        """The user changed it here: it becomes the app's (the main window keeps it in the settings)."""
-        self.threshold = threshold
-        self._show_predictions()
-        self.threshold_picked.emit(threshold)
+    @property
+    def threshold(self) -> float:
+        """The app's "not sure" threshold: the controller's, one for every window."""
+        return self.controller.threshold
 
-    def _threshold_set(self, threshold: float) -> None:
-        if threshold != self.threshold:
-            self.threshold = threshold
-            self._show_predictions()
+    def _threshold_set(self, _threshold: float) -> None:
+        self._show_predictions()
 
     def _show_picture(self) -> None:
         shown = self.shown
