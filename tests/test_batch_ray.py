@@ -9,7 +9,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from test_batch import make_corpus
 
 from resnet_gui.cli import main
 from resnet_gui.core.batch import BatchRow, classify_folder, path_key, ray_runner, read_rows, scan_inputs
+from resnet_gui.core.training.distributed import free_port
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.timeout(300)]
 
@@ -183,12 +183,6 @@ def test_cancelled_then_torn_run_resumes_without_loss_or_double(
     assert rows == read_rows(reference)  # nothing lost, same order (resume keeps the scan order)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _stop_session(process: subprocess.Popen[bytes]) -> None:
     """Stop the `ray start` of this test and everything of its session (never another's Ray)."""
     with contextlib.suppress(ProcessLookupError):
@@ -208,7 +202,7 @@ def test_address_form_against_ray_start_head(
     ray_exe = Path(sys.executable).with_name("ray")
     if not ray_exe.exists():
         pytest.skip(f"no `ray` command next to {sys.executable}")
-    port = _free_port()
+    port = free_port()
     temp = tempfile.mkdtemp(prefix="rg-ray-")  # short: Ray's socket paths must stay under ~107 bytes
     # Ray's token authentication is off for this loopback-only cluster (the client would need the
     # head's token otherwise); no RAY_ADDRESS of the module's cluster either.
@@ -332,7 +326,7 @@ def test_default_actors_one_per_gpu_else_most_cpus(cpus: int, gpus: int, actors:
 
 def test_an_address_nothing_listens_on_fails_in_seconds() -> None:
     """Ray would retry it for minutes; the run says why at once."""
-    port = _free_port()
+    port = free_port()
     with pytest.raises(
         ray_runner.RayBatchError, match=f"Cannot connect to the Ray cluster at '127.0.0.1:{port}'"
     ):

@@ -34,6 +34,7 @@ from resnet_gui.core.training.distributed import (
     RankFailedError,
     TrainJob,
     check_process_count,
+    free_port,
     processes_choice_visible,
     train_in_processes,
 )
@@ -206,14 +207,6 @@ def test_ctrl_c_stops_every_process_and_resume_finishes_on_another_count(
     assert len(read_bundle_info(out).metrics["history"]) == 6  # the epochs before Ctrl+C and after
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.timeout(600)
 def test_the_torchrun_cluster_form_on_two_nodes_of_loopback(
     tiny_weights_file: Path, shapes_split: Path, tmp_path: Path
@@ -225,7 +218,7 @@ def test_the_torchrun_cluster_form_on_two_nodes_of_loopback(
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "RESNET_GUI_DDP_TIMEOUT": "120"}
     finetune = _finetune_command(tiny_weights_file, shapes_split, out)
     finetune = finetune[finetune.index("finetune") : finetune.index("--nproc")]  # torchrun starts them
-    endpoint = f"127.0.0.1:{_free_port()}"
+    endpoint = f"127.0.0.1:{free_port()}"
     agent = [
         sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
         "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "resnet-gui-test",

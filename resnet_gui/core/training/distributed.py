@@ -49,6 +49,7 @@ __all__ = [
     "TrainJob",
     "backend_for",
     "check_process_count",
+    "free_port",
     "from_environment",
     "max_processes",
     "processes_choice_count",
@@ -253,7 +254,8 @@ class TrainJob:
     source: str = ""
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a rendezvous on this machine)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -349,7 +351,7 @@ def train_in_processes(
     context = mp.get_context("spawn")
     events = context.Queue()
     stop = context.Event()
-    port = _free_port()
+    port = free_port()
     processes = mp.start_processes(
         _rank_main, args=(nproc, port, job, events, stop), nprocs=nproc, join=False, start_method="spawn"
     )
