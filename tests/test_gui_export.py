@@ -39,6 +39,9 @@ def export(qtbot, dialog) -> object:
     with qtbot.waitSignal(dialog.exported, timeout=EXPORT_WAIT_MS) as done:
         qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dialog.running(), timeout=EXPORT_WAIT_MS)
+    # The job is done in its thread before the dialog's finished handler has run on the UI thread
+    # (a stop's CI caught "Cancel" still on the button): wait for that handler too.
+    qtbot.waitUntil(lambda: dialog.close_button.text() == "Close", timeout=EXPORT_WAIT_MS)
     return done.args[0]
 
 
