@@ -211,7 +211,7 @@ def test_slow_method_shows_progress_and_can_be_cancelled(qtbot, window, sample_i
     assert seen[0].state == "running" and seen[0].slow
     assert "slow" in panel.status.text()
     panel.cancel_button.click()
-    qtbot.waitUntil(lambda: not window.controller.is_busy("explain"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.controller.settled("explain"), timeout=WAIT_MS)
     assert window.controller.explanation is None
     assert not panel.progress_box.isVisible()
     assert "Cancelled" in panel.status.text()
@@ -429,7 +429,7 @@ def test_controller_drops_results_of_superseded_requests(qtbot, classifier, samp
     controller.explanation_changed.connect(lambda view: shown.append((view.state, view.label)))
     controller.select_target(rows[0].index)
     controller.select_target(rows[1].index)  # supersedes the first before it can finish
-    qtbot.waitUntil(lambda: not controller.is_busy("explain"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: controller.settled("explain"), timeout=WAIT_MS)
     qtbot.wait(50)
     assert controller.explanation is not None and controller.explanation.target == rows[1].index
     assert ("ready", rows[0].label) not in shown
@@ -485,7 +485,7 @@ def test_a_download_shows_progress_and_can_be_cancelled(
     )
     assert "Downloading the weights" in window._download_dialog.labelText()
     window._download_dialog.findChild(QPushButton).click()  # its Cancel button
-    qtbot.waitUntil(lambda: not window.controller.is_busy("model"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.controller.settled("model"), timeout=WAIT_MS)
     assert window._download_dialog is None
     assert "Download cancelled" in window.statusBar().currentMessage()
     # Still the previous model, still usable, picker back on it.

@@ -78,7 +78,7 @@ def test_without_qt_multimedia_the_live_window_opens_says_why_and_plays_a_video(
     qtbot.mouseClick(view.video_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.results >= 2, timeout=20_000)
     view.close()
-    qtbot.waitUntil(lambda: not window.controller.is_busy("live"), timeout=20_000)
+    qtbot.waitUntil(lambda: window.controller.settled("live"), timeout=20_000)
 
 
 @pytest.mark.parametrize("width", [64, 63, 1])  # odd widths: rows padded to 4 bytes in the QImage

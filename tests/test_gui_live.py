@@ -166,7 +166,7 @@ def test_capture_to_class_adds_a_burst_of_frames_to_a_project(qtbot, window, vid
     project = LabellingProject.open(projects_dir() / "Desk things")
 
     def all_reported() -> bool:  # every capture job done and its result shown
-        return not window.controller.is_busy("live-capture") and view.captured == len(project.photos("mug"))
+        return window.controller.settled("live-capture") and view.captured == len(project.photos("mug"))
 
     qtbot.waitUntil(lambda: view.captured >= 2, timeout=WAIT_MS)
     qtbot.waitUntil(all_reported, timeout=WAIT_MS)
@@ -188,7 +188,7 @@ def test_closing_the_window_stops_the_loop_and_the_video(qtbot, window, video, m
     view = open_view(qtbot, window, video, monkeypatch)
     feed = view.feed
     view.close()
-    qtbot.waitUntil(lambda: not window.controller.is_busy(LIVE_JOB), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.controller.settled(LIVE_JOB), timeout=WAIT_MS)
     assert feed is not None and not feed.running
     assert view.slot is not None and view.slot.closed
     count = view.results

@@ -82,7 +82,7 @@ def test_a_model_with_few_classes_lists_them_and_marks_unsure_predictions(
     qtbot.waitUntil(lambda: panel.view.unsure, timeout=WAIT_MS)
     assert top < 0.99 and panel.bars[0].unsure and "not sure" in panel.bars[0].accessibleName()
     assert panel.hint.isVisible() and panel.hint.text().startswith("Not sure: no class reaches 99 %")
-    qtbot.waitUntil(lambda: not window.controller.is_busy("explain"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.controller.settled("explain"), timeout=WAIT_MS)
     qtbot.wait(50)  # the new bars laid out
     window.side_panel.grab().save(str(tmp_path / "not-sure.png"))
     assert AppSettings(tmp_path / "settings.ini").unsure_threshold == pytest.approx(0.99)
@@ -119,7 +119,7 @@ def test_the_controls_below_do_not_move_when_progress_shows_and_hides(qtbot, win
     _open(qtbot, window, sample_images[2])
     panel = window.explain_panel
     _pick_method(qtbot, window, "occlusion")
-    qtbot.waitUntil(lambda: not window.controller.is_busy("explain"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.controller.settled("explain"), timeout=WAIT_MS)
     # The method's description gains its measured time once the model is timed: wait for that text
     # (an expected change), so only the progress row's showing and hiding is measured.
     qtbot.waitUntil(lambda: bool(window.controller.estimates), timeout=WAIT_MS)
@@ -319,7 +319,7 @@ def test_messages_end_with_their_action(
     window.choose_weights_action.trigger()
     assert not window.load_progress.isHidden()
     qtbot.waitUntil(lambda: window.controller.model_generation > generation, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: not window.controller.is_busy("model"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.controller.settled("model"), timeout=WAIT_MS)
     assert any(step.startswith("Reading the weights file") for step in steps)
     assert any(step.startswith("Preparing") for step in steps)
     assert "Loading" not in window.busy_label.text() and "Reading" not in window.busy_label.text()
@@ -329,7 +329,7 @@ def test_messages_end_with_their_action(
     broken.write_bytes(b"not a jpeg")
     window.controller.open_paths([broken])
     qtbot.waitUntil(lambda: window.message_bar.isVisible(), timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: not window.controller.is_busy("decode"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.controller.settled("decode"), timeout=WAIT_MS)
     assert "Opening" not in window.busy_label.text()
     # An empty folder's banner goes once a later folder opens fine.
     empty = tmp_path / "empty"

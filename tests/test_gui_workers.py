@@ -73,6 +73,21 @@ def test_a_generator_job_reports_in_the_ui_thread(qtbot) -> None:
     assert runner.active() == []
 
 
+def test_a_job_done_in_its_thread_is_settled_only_once_its_result_handler_ran(qtbot) -> None:
+    """``active`` empties when the thread is done; ``settled`` waits for the UI-thread handlers, so
+    a test waiting on it sees the result's effects (a CI run once counted one capture short)."""
+    runner, recorder = JobRunner(), Recorder()
+    job = runner.start("capture", count_to, 1, **recorder.handlers())
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not job.done and time.monotonic() < deadline:  # no event loop: the handlers are queued
+        time.sleep(0.005)
+    assert job.done and runner.active("capture") == []
+    assert not runner.settled("capture") and not runner.settled() and runner.settled("other")
+    assert recorder.values("returned") == []
+    qtbot.waitUntil(lambda: runner.settled("capture"), timeout=WAIT_MS)
+    assert recorder.values("returned") == [1] and recorder.kinds()[-1] == "finished"
+
+
 def test_a_new_job_supersedes_the_running_one_of_its_kind(qtbot) -> None:
     started, release = threading.Event(), threading.Event()
     runner, old, new = JobRunner(), Recorder(), Recorder()

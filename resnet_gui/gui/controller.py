@@ -245,6 +245,11 @@ class Controller(QObject):
         """Whether a job (of ``kind``) is running: for tests and for the close dialog."""
         return bool(self.runner.active(kind))
 
+    def settled(self, kind: str | None = None) -> bool:
+        """Whether every job (of ``kind``) has finished and its handlers have run: what a test waits
+        for before it looks at a job's effects (:meth:`is_busy` turns False one handler earlier)."""
+        return self.runner.settled(kind)
+
     # ------------------------------------------------------------------ jobs
 
     def start_job(

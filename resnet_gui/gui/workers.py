@@ -253,6 +253,12 @@ class JobRunner(QObject):
         ``on_finished`` ran (a handler that asks must not see its own job as busy)."""
         return [job for job in self._active.values() if not job.done and (kind is None or job.kind == kind)]
 
+    def settled(self, kind: str | None = None) -> bool:
+        """Whether no job (of ``kind``) has handlers still to run in the UI thread: a job is done in
+        its thread before its ``on_result`` runs here, so waiting for :meth:`active` to empty can
+        look at the effects one result too early."""
+        return not any(kind is None or job.kind == kind for job in self._active.values())
+
     def abort(self, kind: str | None = None) -> None:
         """Ask the jobs (of ``kind``) to stop; their ``on_finished`` still runs."""
         for job in self.active(kind):
