@@ -163,6 +163,19 @@ def test_health_page_flags_files_and_the_ticks_decide_the_split(
     text = wizard.settings_page.estimate.text()
     assert f"{len(split.train)} photos to train on, {len(split.val)} to validate" in text
     assert "Each epoch" in text
+    # The share kept for validation is typed as a percentage, and the split and the estimate follow.
+    box = wizard.settings_page.val_percent
+    assert box.text() == "20 %"
+    box.selectAll()
+    qtbot.keyClicks(box, "40")
+    box.interpretText()
+    assert box.value() == 40
+    wider = wizard.settings_page.split()
+    assert len(wider.val) > len(split.val) and len(wider.train) + len(wider.val) == len(split.train) + len(
+        split.val
+    )
+    assert f"{len(wider.val)} to validate" in wizard.settings_page.estimate.text()
+    box.setValue(20)
 
     # What the user sees of the report: docs/screenshots/13 (the README's picture of it).
     wizard.back()

@@ -229,6 +229,7 @@ def test_a_project_is_made_trained_and_retrained_in_the_app(
     assert wizard.currentId() == PAGE_HEALTH
     qtbot.waitUntil(lambda: wizard.health_page.isComplete(), timeout=WAIT_MS)
     assert wizard.session.checked.dataset.root == root
+    assert "in 2 classes (project “Insects”)" in wizard.health_page.summary.text()  # not "class folders"
     table = wizard.health_page.classes_table
     assert sorted(table.item(row, 0).text() for row in range(table.rowCount())) == ["ants", "bees"]
     wizard.next()
@@ -286,6 +287,7 @@ def test_back_to_the_first_page_keeps_the_folder_choice_working(
     assert wizard.currentId() == PAGE_HEALTH
     qtbot.waitUntil(lambda: wizard.health_page.isComplete(), timeout=WAIT_MS)
     assert wizard.session.checked.dataset.root == folder
+    assert "(2 class folders)" in wizard.health_page.summary.text()
 
 
 def test_export_as_folders_from_the_editor(
@@ -439,3 +441,48 @@ def test_add_from_camera_captures_frames_into_the_selected_class(
     assert captured == view.captured >= 2
     wait_counts(qtbot, page, {"mug": captured, "pen": 0})
     view.close()
+
+
+def test_thumbnails_of_any_shape_line_up_in_the_grid(
+    qtbot, window, tmp_path: Path, tiny_weights_file: Path
+) -> None:
+    """A wide and a tall photo get icons of one square size, so their names sit on one line (a
+    newcomer's real photos left a ragged grid of names before)."""
+    from PIL import Image
+
+    from resnet_gui.gui.finetune.page_project import THUMB_SIDE
+
+    shapes = {"wide.png": (300, 100), "tall.png": (100, 300), "square.png": (200, 200)}
+    for name, size in shapes.items():
+        Image.new("RGB", size, (200, 40, 40)).save(tmp_path / name)
+    project = LabellingProject.create("Shapes")
+    project.add_class("red")
+    project.add_files("red", [tmp_path / name for name in shapes])
+    wizard = open_wizard(qtbot, window, tiny_weights_file)
+    assert wizard.open_project(project.root)
+    qtbot.waitUntil(lambda: wizard.currentId() == PAGE_PROJECT, timeout=WAIT_MS)
+    page = wizard.project_page
+    wait_counts(qtbot, page, {"red": 3})
+    page.classes.setCurrentItem(class_item(page, "red"))
+    grid = page.grid
+    qtbot.waitUntil(
+        lambda: grid.count() == 3 and all(not grid.item(i).icon().isNull() for i in range(3)), timeout=WAIT_MS
+    )
+    icons = [grid.item(i).icon().pixmap(grid.iconSize()) for i in range(3)]
+    assert {(p.width(), p.height()) for p in icons} == {(THUMB_SIDE, THUMB_SIDE)}
+    wide = next(
+        p for p, i in zip(icons, range(3), strict=True) if grid.item(i).text() == "wide.png"
+    ).toImage()
+    # Centred: the wide photo's strip is red in the middle row, transparent at the top and bottom.
+    assert wide.pixelColor(THUMB_SIDE // 2, THUMB_SIDE // 2).red() > 150
+    assert (
+        wide.pixelColor(THUMB_SIDE // 2, 2).alpha() == 0
+        and wide.pixelColor(THUMB_SIDE // 2, THUMB_SIDE - 3).alpha() == 0
+    )
+    class_icon = class_item(page, "red").icon(0)
+    assert not class_icon.isNull()
+    side = page.classes.iconSize()
+    assert (class_icon.pixmap(side).width(), class_icon.pixmap(side).height()) == (
+        side.width(),
+        side.height(),
+    )

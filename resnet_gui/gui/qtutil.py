@@ -7,8 +7,8 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QMimeData, QSize, QUrl
-from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPalette, QPixmap
+from PySide6.QtCore import QMimeData, QSize, Qt, QUrl
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QLabel, QWidget
 
 from resnet_gui.core.images import IMAGE_EXTENSIONS
@@ -30,6 +30,23 @@ def to_qimage(array: np.ndarray) -> QImage:
     data = np.ascontiguousarray(data)
     height, width = data.shape[:2]
     return QImage(data.data, width, height, data.strides[0], fmt).copy()
+
+
+def padded_pixmap(array: np.ndarray, canvas: QSize, fit: QSize | None = None, top: int = 0) -> QPixmap:
+    """``array`` scaled into a ``fit``-sized box (the whole canvas by default) and centred in it, the
+    box ``top`` pixels below the top of a transparent ``canvas``: icons of one size, so a grid of
+    photos of any shape lines up and every name sits on the same line."""
+    box = fit or canvas
+    result = QPixmap(canvas)
+    result.fill(Qt.GlobalColor.transparent)
+    scaled = QPixmap.fromImage(to_qimage(array)).scaled(
+        box, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+    )
+    painter = QPainter(result)
+    left = (canvas.width() - scaled.width()) // 2
+    painter.drawPixmap(left, top + (box.height() - scaled.height()) // 2, scaled)
+    painter.end()
+    return result
 
 
 def local_paths(mime: QMimeData) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QKeySequence, QPainter, QPalette, QPixmap
+from PySide6.QtGui import QIcon, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from resnet_gui.gui.data import UserMessage
-from resnet_gui.gui.qtutil import to_qimage
+from resnet_gui.gui.qtutil import padded_pixmap
 
 THUMB = QSize(104, 72)
 CELL_WIDTH = 136
@@ -91,16 +91,7 @@ class ThumbnailStrip(QListWidget):
         self.hide()
 
     def add_image(self, thumbnail: np.ndarray, name: str) -> None:
-        image = to_qimage(thumbnail)
-        canvas = QPixmap(ICON)
-        canvas.fill(Qt.GlobalColor.transparent)
-        scaled = QPixmap.fromImage(image).scaled(
-            THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-        )
-        painter = QPainter(canvas)
-        left = (ICON.width() - scaled.width()) // 2
-        painter.drawPixmap(left, TOP_PAD + (THUMB.height() - scaled.height()) // 2, scaled)
-        painter.end()
+        canvas = padded_pixmap(thumbnail, ICON, THUMB, top=TOP_PAD)
         item = QListWidgetItem(QIcon(canvas), name)
         item.setToolTip(name)
         item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)

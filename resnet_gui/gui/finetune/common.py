@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QPixmap
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QLabel
 
 from resnet_gui.gui.predictions import format_percent
-from resnet_gui.gui.qtutil import to_qimage
+from resnet_gui.gui.qtutil import padded_pixmap, to_qimage
 
 THUMBNAIL_SIDE = 64
 EXAMPLES_PER_CLASS = 6
@@ -22,6 +22,11 @@ ERROR_COLOR = QColor(190, 40, 40)
 
 def pixmap(array: np.ndarray) -> QPixmap:
     return QPixmap.fromImage(to_qimage(array))
+
+
+def square_icon(array: np.ndarray, side: int) -> QIcon:
+    """A photo of any shape centred on a transparent square: in a grid, the names line up."""
+    return QIcon(padded_pixmap(array, QSize(side, side)))
 
 
 def percent(value: float | None) -> str:

@@ -6,6 +6,7 @@ the ticks themselves live in the session, so the settings page's split reads the
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from resnet_gui.core.text import printable
 from resnet_gui.gui import tasks
 from resnet_gui.gui.finetune.common import (
     ERROR_COLOR,
@@ -179,7 +181,11 @@ class HealthPage(QWizardPage):
         dataset, report = checked.dataset, checked.report
         usable = sum(sum(per_class.values()) for per_class in report.counts.values())
         layout = (
-            "train/val folders" if dataset.layout == "splits" else f"{len(dataset.classes)} class folders"
+            f"project “{html.escape(printable(checked.project_name))}”"
+            if checked.project_name is not None
+            else "train/val folders"
+            if dataset.layout == "splits"
+            else f"{len(dataset.classes)} class folders"
         )
         warnings = report.warnings()
         self.summary.setText(

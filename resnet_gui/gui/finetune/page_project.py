@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon, QImage, QKeySequence, QShortcut
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
 
 from resnet_gui.core.projects import AddResult, LabellingProject, remember_project
 from resnet_gui.gui.controller import describe_error
-from resnet_gui.gui.finetune.common import error_html, pixmap, wrapped
+from resnet_gui.gui.finetune.common import error_html, square_icon, wrapped
 from resnet_gui.gui.finetune.session import FinetuneSession
 from resnet_gui.gui.qtutil import heading, local_paths
 from resnet_gui.gui.workers import TaskContext
@@ -53,6 +53,7 @@ from resnet_gui.gui.workers import TaskContext
 PHOTO_MIME = "application/x-resnet-gui-project-photos"
 """What a thumbnail dragged inside the editor carries: the photos' paths, one a line."""
 THUMB_SIDE = 96
+CLASS_ICON_SIDE = 40
 NAME_ROLE = Qt.ItemDataRole.UserRole
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
@@ -163,7 +164,7 @@ class ClassList(QTreeWidget):
         self.setColumnCount(2)
         self.setHeaderLabels(["Class", "Photos"])
         self.setRootIsDecorated(False)
-        self.setIconSize(QSize(40, 40))
+        self.setIconSize(QSize(CLASS_ICON_SIDE, CLASS_ICON_SIDE))
         self.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.setEditTriggers(
@@ -501,7 +502,7 @@ class ProjectPage(QWizardPage):
                 item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 first = self.thumbnails.get(photos[0]) if photos else None
                 if first is not None:
-                    item.setIcon(0, QIcon(pixmap(first)))
+                    item.setIcon(0, square_icon(first, CLASS_ICON_SIDE))
                 self.classes.addTopLevelItem(item)
                 if name == wanted:
                     item.setSelected(True)
@@ -558,7 +559,7 @@ class ProjectPage(QWizardPage):
             item.setToolTip(os.fspath(photo.name))
             thumb = self.thumbnails.get(photo)
             if thumb is not None:
-                item.setIcon(QIcon(pixmap(thumb)))
+                item.setIcon(square_icon(thumb, THUMB_SIDE))
             elif photo not in self.thumbnails:
                 missing.append(photo)
             self.grid.addItem(item)
@@ -581,11 +582,10 @@ class ProjectPage(QWizardPage):
         self.thumbnails[path] = array
         if array is None:
             return
-        icon = QIcon(pixmap(array))
         for row in range(self.grid.count()):
             item = self.grid.item(row)
             if item.data(PATH_ROLE) == os.fspath(path):
-                item.setIcon(icon)
+                item.setIcon(square_icon(array, THUMB_SIDE))
                 break
         # Not while a name is being typed: a change of the item would put its old name back in the editor
         # (the next listing sets the icon).
@@ -593,7 +593,7 @@ class ProjectPage(QWizardPage):
             for class_item in self.class_items():
                 photos = self.listing.photos(str(class_item.data(0, NAME_ROLE)))
                 if photos and photos[0] == path:
-                    class_item.setIcon(0, icon)
+                    class_item.setIcon(0, square_icon(array, CLASS_ICON_SIDE))
 
     def _update_buttons(self) -> None:
         ready = self.project is not None and self.listing is not None and not self.busy

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -39,7 +38,7 @@ from resnet_gui.gui.charts import ConfusionMatrixView, ReliabilityDiagram
 from resnet_gui.gui.controller import describe_error
 from resnet_gui.gui.data import Picture
 from resnet_gui.gui.finetune import tasks
-from resnet_gui.gui.finetune.common import ERROR_COLOR, THUMBNAIL_SIDE, percent, pixmap
+from resnet_gui.gui.finetune.common import ERROR_COLOR, THUMBNAIL_SIDE, percent, square_icon
 from resnet_gui.gui.finetune.session import FinetuneSession
 from resnet_gui.gui.finetune.texts import BEST_STAGE_NOTE
 from resnet_gui.gui.image_view import ImageView
@@ -353,7 +352,7 @@ class ResultsPage(QWizardPage):
             if entry[0] == path:
                 list_item = self.cell_list.item(row)
                 if list_item is not None:
-                    list_item.setIcon(QIcon(pixmap(array)))
+                    list_item.setIcon(square_icon(array, THUMBNAIL_SIDE))
 
     def _image_picked(self, row: int) -> None:
         if not 0 <= row < len(self._cell_paths):

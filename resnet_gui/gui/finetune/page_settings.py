@@ -89,19 +89,19 @@ class SettingsPage(QWizardPage):
             "Passes over the training photos. Training stops early once it stops improving."
         )
         self.epochs.valueChanged.connect(self._update_estimate)
-        self.val_fraction = QDoubleSpinBox()
-        self.val_fraction.setRange(0.05, 0.5)
-        self.val_fraction.setSingleStep(0.05)
-        self.val_fraction.setDecimals(2)
-        self.val_fraction.setValue(0.2)
-        self.val_fraction.setToolTip(
+        self.val_percent = QSpinBox()  # a percentage: "20 %" reads better than "0.20"
+        self.val_percent.setRange(5, 50)
+        self.val_percent.setSingleStep(5)
+        self.val_percent.setSuffix(" %")
+        self.val_percent.setValue(20)
+        self.val_percent.setToolTip(
             "The share of each class kept aside to measure the model on photos it never trained on."
         )
-        self.val_fraction.valueChanged.connect(self._update_estimate)
+        self.val_percent.valueChanged.connect(self._update_estimate)
         self.val_folder_note = QLabel("the photos of the val/ folder")
         self.val_folder_note.hide()
         val_row = QHBoxLayout()
-        val_row.addWidget(self.val_fraction, 1)
+        val_row.addWidget(self.val_percent, 1)
         val_row.addWidget(self.val_folder_note, 1)
         self.out_edit = QLineEdit()
         self.out_edit.textChanged.connect(self.completeChanged)
@@ -216,7 +216,7 @@ class SettingsPage(QWizardPage):
         self.suggestion.setVisible(suggestion is not None)
         refilled = self._sync_models()
         has_val_folder = self.session.has_val_folder
-        self.val_fraction.setVisible(not has_val_folder)
+        self.val_percent.setVisible(not has_val_folder)
         self.val_folder_note.setVisible(has_val_folder)
         if refilled or (self.session.base is None and not self.session.base_pending()):
             self._model_picked()
@@ -330,7 +330,7 @@ class SettingsPage(QWizardPage):
 
     def split(self) -> Any:
         """The session's split with this page's validation share and seed."""
-        return self.session.split(val_fraction=self.val_fraction.value(), seed=self.seed.value())
+        return self.session.split(val_fraction=self.val_percent.value() / 100, seed=self.seed.value())
 
     def _update_estimate(self, *_: Any) -> None:
         from resnet_gui.core.training import DatasetError, TrainingError

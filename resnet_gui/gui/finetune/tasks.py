@@ -32,6 +32,8 @@ class FolderChecked:
 
     dataset: Any  # core.training.Dataset
     report: Any  # core.training.HealthReport
+    project_name: str | None = None
+    """The labelling project's name when the folder is one (its classes were made in the app)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,18 @@ def check_folder(context: TaskContext, folder: Path) -> Generator[Any, None, Fol
     dataset = scan_dataset(folder)
     report = yield from forward_progress(iter_health(dataset, cancel=context.is_cancelled))
     context.check()
-    return FolderChecked(dataset, report)
+    return FolderChecked(dataset, report, _project_name(folder))
+
+
+def _project_name(folder: Path) -> str | None:
+    from resnet_gui.core.projects import LabellingProject, ProjectError, is_project
+
+    if not is_project(folder):
+        return None
+    try:
+        return LabellingProject.open(folder).name
+    except ProjectError:
+        return None
 
 
 def prepare_base(
