@@ -278,6 +278,9 @@ def test_wizard_trains_shows_curves_results_and_hands_over_the_model(
 
     wizard.next()
     assert wizard.currentId() == PAGE_SAVE
+    # The mode in the words of the settings page, not the CLI's key.
+    assert "How much learned: Quick;" in wizard.save_page.details.text()
+    assert wizard.settings_page.mode_buttons["head"].text() == "Quick (recommended)"
     copy = save_copy(out, tmp_path / "elsewhere" / "my-model")
     assert copy.is_file() and copy.with_suffix(".json").is_file()
     assert copy.read_bytes() == out.read_bytes()

@@ -52,7 +52,7 @@ def test_mode_choices_show_core_s_titles_and_descriptions(wizard: FinetuneWizard
     buttons = wizard.settings_page.mode_buttons
     assert list(buttons) == list(TRAINING_MODES)
     for key, button in buttons.items():
-        assert button.text() == TRAINING_MODES[key].title
+        assert button.text() == TRAINING_MODES[key].choice_text
         assert button.toolTip() == TRAINING_MODES[key].description
 
 

@@ -26,9 +26,16 @@ class TrainingMode:
     cli_help: str
     stage_text: str
     """What the progress page says while this mode's layers learn ("Training the last block")."""
+    recommended: bool = False
+    """The choice suggested to a newcomer: its :attr:`choice_text` says so."""
     from_scratch: bool = False
     """The network starts from random weights (no pretrained model), so every layer learns at one
     rate and batch norm re-estimates its statistics while training (frozen in the other modes)."""
+
+    @property
+    def choice_text(self) -> str:
+        """The title as the settings page offers it: "Quick (recommended)"."""
+        return f"{self.title} (recommended)" if self.recommended else self.title
 
 
 TRAINING_MODES: dict[str, TrainingMode] = {
@@ -36,11 +43,12 @@ TRAINING_MODES: dict[str, TrainingMode] = {
     for mode in (
         TrainingMode(
             "head",
-            "Quick (recommended)",
+            "Quick",
             "Only the last layer learns; the rest of the network keeps what it learned from millions of "
             "photos. Best for a few hundred photos per class: fast, and hard to overfit.",
             "train only a new classifier on cached features (fast, default)",
             "Training the last layer",
+            recommended=True,
         ),
         TrainingMode(
             "partial",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
@@ -16,6 +17,8 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from resnet_gui.core.modes import TRAINING_MODES
+from resnet_gui.core.text import printable, printable_path
 from resnet_gui.gui.controller import describe_error
 from resnet_gui.gui.finetune import tasks
 from resnet_gui.gui.finetune.common import percent, wrapped
@@ -66,7 +69,10 @@ class SavePage(QWizardPage):
     def initializePage(self) -> None:
         bundle = self.bundle()
         assert bundle is not None
-        self.where.setText(f"{bundle}<br>(settings, split and scores: {bundle.with_suffix('.json').name})")
+        self.where.setText(
+            f"{html.escape(printable_path(bundle))}<br>(settings, split and scores: "
+            f"{html.escape(printable(bundle.with_suffix('.json').name))})"
+        )
         evaluated = self.session.evaluated
         plan = self.session.plan
         report = evaluated.report if evaluated is not None else None
@@ -74,7 +80,8 @@ class SavePage(QWizardPage):
         if plan is not None:
             resolved = plan.config.resolved()
             lines.append(
-                f"Classes: {', '.join(plan.split.classes)}. Mode: {resolved.mode}; "
+                f"Classes: {', '.join(plan.split.classes)}. How much learned: "
+                f"{TRAINING_MODES[resolved.mode].title}; "
                 f"{len(plan.split.train)} training and {len(plan.split.val)} validation photos."
             )
         if report is not None:

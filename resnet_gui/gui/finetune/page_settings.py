@@ -71,7 +71,7 @@ class SettingsPage(QWizardPage):
         mode_box = QVBoxLayout()
         self.mode_buttons: dict[str, QRadioButton] = {}
         for mode in TRAINING_MODES.values():
-            button = QRadioButton(mode.title)
+            button = QRadioButton(mode.choice_text)
             button.setToolTip(mode.description)
             self.mode_group.addButton(button)
             self.mode_buttons[mode.key] = button
