@@ -180,13 +180,12 @@ class HealthPage(QWizardPage):
     def _show_report(self, checked: Any) -> None:
         dataset, report = checked.dataset, checked.report
         usable = sum(sum(per_class.values()) for per_class in report.counts.values())
-        layout = (
-            f"project “{html.escape(printable(checked.project_name))}”"
-            if checked.project_name is not None
-            else "train/val folders"
-            if dataset.layout == "splits"
-            else f"{len(dataset.classes)} class folders"
-        )
+        if checked.project_name is not None:
+            layout = f"project “{html.escape(printable(checked.project_name))}”"
+        elif dataset.layout == "splits":
+            layout = "train/val folders"
+        else:
+            layout = f"{len(dataset.classes)} class folders"
         warnings = report.warnings()
         self.summary.setText(
             f"<b>{usable} usable photos</b> in {len(dataset.classes)} classes ({layout}). "

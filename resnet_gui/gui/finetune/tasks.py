@@ -92,10 +92,9 @@ def check_folder(context: TaskContext, folder: Path) -> Generator[Any, None, Fol
 
 
 def _project_name(folder: Path) -> str | None:
-    from resnet_gui.core.projects import LabellingProject, ProjectError, is_project
+    """The project's name, or None for a plain folder (open refuses a folder without a manifest)."""
+    from resnet_gui.core.projects import LabellingProject, ProjectError
 
-    if not is_project(folder):
-        return None
     try:
         return LabellingProject.open(folder).name
     except ProjectError:
